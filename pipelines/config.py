@@ -1,0 +1,95 @@
+"""Pipeline configuration as data: every knob of a run in one typed place.
+
+The same `PipelineConfig` drives the local run (LocalDagRunner) and the Kubeflow compile;
+only the runner-specific fields (metadata path, Beam args) differ.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from components import datasets, mnist_example_gen
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageCorpus:
+    """An image corpus: how to ingest it and what the Trainer must know about it."""
+    name: str
+    image_shape: Tuple[int, int, int]
+    num_classes: int
+    make_example_gen: Callable[[str], object]  # input_base -> ExampleGen component
+    embedded_data: Optional[Callable[[str], str]] = None  # cache_dir -> input_base
+
+
+IMAGE_CORPORA: Dict[str, ImageCorpus] = {
+    "mnist": ImageCorpus(
+        name="mnist", image_shape=(28, 28, 1), num_classes=10,
+        make_example_gen=mnist_example_gen.create,
+        embedded_data=datasets.embedded_mnist),
+}
+
+DEFAULT_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+
+
+def default_workspace() -> str:
+    return os.path.abspath(os.environ.get("CLASSICS_HOME", "workspace"))
+
+
+@dataclasses.dataclass
+class PipelineConfig:
+    corpus: str = "mnist"
+    models: Sequence[str] = ("softmax", "cnn")
+    data_dir: Optional[str] = None  # None: the corpus's embedded default data
+    workspace: str = dataclasses.field(default_factory=default_workspace)
+    pipeline_name: Optional[str] = None
+    epochs: Optional[int] = None  # overrides every model's registry default
+    batch_size: Optional[int] = None
+    # Tolerated eval-accuracy drop against the last blessed model before a push is refused.
+    max_accuracy_drop: float = 0.0
+    min_accuracy: Optional[float] = None  # overrides every model's registry threshold
+    beam_args: List[str] = dataclasses.field(default_factory=lambda: list(DEFAULT_BEAM_ARGS))
+    enable_cache: bool = True
+    mixed_precision: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.pipeline_name or f"classics-{self.corpus}"
+
+    @property
+    def pipeline_root(self) -> str:
+        return os.path.join(self.workspace, "pipelines", self.name)
+
+    @property
+    def metadata_path(self) -> str:
+        return os.path.join(self.workspace, "metadata", f"{self.name}.sqlite")
+
+    @property
+    def serving_root(self) -> str:
+        return os.path.join(self.workspace, "serving")
+
+    @property
+    def cache_dir(self) -> str:
+        return os.path.join(self.workspace, "data")
+
+    def serving_model_name(self, model: str) -> str:
+        return f"{self.corpus}_{model}"
+
+    def image_corpus(self) -> ImageCorpus:
+        try:
+            return IMAGE_CORPORA[self.corpus]
+        except KeyError:
+            raise KeyError(f"unknown image corpus {self.corpus!r}; known: "
+                           f"{', '.join(IMAGE_CORPORA)}") from None
+
+    def resolve_data_dir(self) -> str:
+        """The ExampleGen's input_base: the given folder, or the embedded data written once."""
+        if self.data_dir:
+            path = os.path.abspath(self.data_dir)
+            if not os.path.isdir(path):
+                raise FileNotFoundError(f"{path}: data folder does not exist")
+            return path
+        corpus = self.image_corpus()
+        if corpus.embedded_data is None:
+            raise ValueError(f"corpus {corpus.name!r} has no embedded data: pass --data DIR")
+        return corpus.embedded_data(self.cache_dir)

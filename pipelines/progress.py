@@ -1,0 +1,82 @@
+"""Per-component progress lines for LocalDagRunner runs, and a full log file.
+
+LocalDagRunner reports each node through absl INFO logs ("Component X is running." /
+"is finished."). We route absl's logger to a log file, turn those two messages into one
+short line per component on the console, and keep WARNING and above on stderr.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+from typing import Callable, Optional
+
+_RUNNING = re.compile(r"^Component (\S+) is running\.$")
+_FINISHED = re.compile(r"^Component (\S+) is finished\.$")
+_CACHED = re.compile(r"^A cached execution \d+ is used\.$")
+
+
+class _Handler(logging.Handler):
+    def __init__(self, tracker: "ComponentProgress"):
+        super().__init__(logging.INFO)
+        self.tracker = tracker
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            msg = record.getMessage()
+        except Exception:  # pylint: disable=broad-except
+            return
+        self.tracker.on_message(msg, record.levelno)
+
+
+class ComponentProgress:
+    """Context manager that prints one line per component as the local run proceeds."""
+
+    def __init__(self, log_path: str, echo: Callable[[str], None] = print):
+        self.log_path = log_path
+        self.echo = echo
+        self.current: Optional[str] = None
+        self._start = 0.0
+        self._cached = False
+        self._logger = logging.getLogger("absl")
+
+    def on_message(self, msg: str, level: int) -> None:
+        m = _RUNNING.match(msg)
+        if m:
+            self.current, self._start, self._cached = m.group(1), time.perf_counter(), False
+            self.echo(f"[{time.strftime('%H:%M:%S')}] {self.current:<24} running ...")
+            return
+        if _CACHED.match(msg):
+            self._cached = True
+            return
+        m = _FINISHED.match(msg)
+        if m:
+            took = time.perf_counter() - self._start
+            how = "cached" if self._cached else "done"
+            self.echo(f"[{time.strftime('%H:%M:%S')}] {m.group(1):<24} {how} in {took:.1f}s")
+            self.current = None
+
+    def __enter__(self) -> "ComponentProgress":
+        self._file = logging.FileHandler(self.log_path)
+        self._file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        self._stderr = logging.StreamHandler(sys.stderr)
+        self._stderr.setLevel(logging.ERROR)
+        self._stderr.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        self._saved = (self._logger.level, self._logger.propagate, list(self._logger.handlers))
+        self._handler = _Handler(self)
+        self._logger.handlers = [self._handler, self._file, self._stderr]
+        self._logger.setLevel(logging.INFO)
+        self._logger.propagate = False
+        # Components that parse absl flags reset absl's verbosity to WARNING mid-run, which
+        # would silence the progress messages; pin the level while the run lasts.
+        self._logger.setLevel = lambda level: None  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        level, propagate, handlers = self._saved
+        del self._logger.setLevel  # back to the class's method
+        self._logger.handlers = handlers
+        self._logger.setLevel(level)
+        self._logger.propagate = propagate
+        self._file.close()

@@ -1,0 +1,153 @@
+"""What a pipeline run did, read back from ML Metadata (not from logs).
+
+Used by the CLI's end-of-run summary, the benchmark (per-component wall time) and tests.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Dict, List, Optional
+
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from pipelines.image_pipeline import ACCURACY, node_ids
+from trainer.run import STATS_FILE
+
+_STATES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
+
+
+@dataclasses.dataclass
+class NodeRun:
+    node_id: str
+    state: str  # COMPLETE | CACHED | FAILED | ...
+    seconds: float
+    outputs: Dict[str, List[metadata_store_pb2.Artifact]]
+    inputs: Dict[str, List[metadata_store_pb2.Artifact]]
+
+
+@dataclasses.dataclass
+class ModelResult:
+    model: str
+    accuracy: Optional[float]
+    baseline_uri: Optional[str]
+    blessed: Optional[bool]
+    pushed_path: Optional[str]
+    training_stats: Optional[dict]
+
+
+@dataclasses.dataclass
+class RunReport:
+    run_id: str
+    nodes: Dict[str, NodeRun]
+    models: List[ModelResult]
+
+
+def _store(metadata_path: str) -> metadata_store.MetadataStore:
+    cfg = metadata_store_pb2.ConnectionConfig()
+    cfg.sqlite.filename_uri = metadata_path
+    cfg.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(cfg)
+
+
+def _events(store, execution_id: int):
+    inputs: Dict[str, List] = {}
+    outputs: Dict[str, List] = {}
+    events = store.get_events_by_execution_ids([execution_id])
+    arts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
+    for e in events:
+        key = e.path.steps[0].key if e.path.steps else ""
+        side = outputs if e.type in (e.OUTPUT, e.DECLARED_OUTPUT) else inputs
+        side.setdefault(key, []).append(arts[e.artifact_id])
+    return inputs, outputs
+
+
+def _prop(artifact, name):
+    if name not in artifact.custom_properties:
+        return None
+    v = artifact.custom_properties[name]
+    return v.int_value if v.HasField("int_value") else v.string_value
+
+
+def read_accuracy(evaluation_uri: str) -> Optional[float]:
+    """Overall (unsliced) accuracy from an Evaluator's ModelEvaluation artifact."""
+    import tensorflow_model_analysis as tfma  # pylint: disable=import-outside-toplevel
+    for slice_metrics in tfma.load_metrics(evaluation_uri):
+        if slice_metrics.slice_key.single_slice_keys:
+            continue
+        for kv in slice_metrics.metric_keys_and_values:
+            if kv.key.name == ACCURACY and not kv.key.is_diff:
+                return kv.value.double_value.value
+    return None
+
+
+def latest_run(metadata_path: str, pipeline_name: str, models: List[str]) -> RunReport:
+    """The most recent run of `pipeline_name`: each node's state, duration and artifacts."""
+    store = _store(metadata_path)
+    pipeline_ctx = store.get_context_by_type_and_name("pipeline", pipeline_name)
+    if pipeline_ctx is None:
+        raise LookupError(f"{metadata_path}: no runs of pipeline {pipeline_name!r}")
+    run_type = store.get_context_type("pipeline_run").id
+    node_type = store.get_context_type("node").id
+    by_run: Dict[int, list] = {}
+    run_ctxs = {}
+    for x in store.get_executions_by_context(pipeline_ctx.id):
+        ctxs = store.get_contexts_by_execution(x.id)
+        run = next((c for c in ctxs if c.type_id == run_type), None)
+        node = next((c for c in ctxs if c.type_id == node_type), None)
+        if run is None or node is None:
+            continue
+        run_ctxs[run.id] = run
+        by_run.setdefault(run.id, []).append((node.name, x))
+    if not by_run:
+        raise LookupError(f"{metadata_path}: no runs of pipeline {pipeline_name!r}")
+    run = max(run_ctxs.values(), key=lambda c: (c.create_time_since_epoch, c.id))
+    prefix = f"{pipeline_name}."
+    nodes: Dict[str, NodeRun] = {}
+    for node_name, x in by_run[run.id]:
+        node = node_name[len(prefix):] if node_name.startswith(prefix) else node_name
+        inputs, outputs = _events(store, x.id)
+        nodes[node] = NodeRun(
+            node_id=node, state=_STATES.get(x.last_known_state, "UNKNOWN"),
+            seconds=(x.last_update_time_since_epoch - x.create_time_since_epoch) / 1000.0,
+            inputs=inputs, outputs=outputs)
+    results = [_model_result(nodes, m) for m in models]
+    return RunReport(run_id=run.name, nodes=nodes, models=results)
+
+
+def _model_result(nodes: Dict[str, NodeRun], model: str) -> ModelResult:
+    ids = node_ids(model)
+    accuracy = baseline = blessed = pushed = stats = None
+    ev = nodes.get(ids["evaluator"])
+    if ev:
+        if ev.outputs.get("evaluation"):
+            accuracy = read_accuracy(ev.outputs["evaluation"][0].uri)
+        if ev.outputs.get("blessing"):
+            blessed = bool(_prop(ev.outputs["blessing"][0], "blessed"))
+        if ev.inputs.get("baseline_model"):
+            baseline = ev.inputs["baseline_model"][0].uri
+    pu = nodes.get(ids["pusher"])
+    if pu and pu.outputs.get("pushed_model"):
+        art = pu.outputs["pushed_model"][0]
+        if _prop(art, "pushed"):
+            pushed = _prop(art, "pushed_destination")
+    tr = nodes.get(ids["trainer"])
+    if tr and tr.outputs.get("model_run"):
+        path = os.path.join(tr.outputs["model_run"][0].uri, STATS_FILE)
+        if os.path.exists(path):
+            with open(path) as f:
+                stats = json.load(f)
+    return ModelResult(model=model, accuracy=accuracy, baseline_uri=baseline,
+                       blessed=blessed, pushed_path=pushed, training_stats=stats)
+
+
+def format_summary(report: RunReport) -> str:
+    lines = [f"run {report.run_id}:"]
+    for m in report.models:
+        acc = f"{m.accuracy:.4f}" if m.accuracy is not None else "n/a"
+        bless = {True: "blessed", False: "NOT blessed", None: "not evaluated"}[m.blessed]
+        base = "vs last blessed" if m.baseline_uri else "no baseline"
+        where = m.pushed_path or "not pushed"
+        lines.append(f"  {m.model:<10} eval accuracy {acc}  {bless} ({base})  -> {where}")
+    return "\n".join(lines)

@@ -1,0 +1,65 @@
+"""Exports a trained image classifier as a SavedModel that TF Serving and TFMA can call.
+
+Signatures (all return `class_ids` int64 [N] and `probabilities` float32 [N, classes]):
+- `serving_default(examples: string[N])`: serialized tf.Examples in the raw ExampleGen
+  format; what TF Serving's classify/predict-on-Example clients and TFMA call.
+- `serving_images(images: uint8[N, H, W] or [N, H, W, C])`: raw pixels, so a REST client
+  can send an image without building a tf.Example.
+Both run the Transform graph embedded in the model, so training/serving skew is impossible.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from trainer.features import IMAGE_KEY, LABEL_KEY
+
+SERVING_IMAGES = "serving_images"
+
+
+def image_signature_shape(image_shape: Sequence[int]):
+    """uint8 input shape of the raw-image signature: [N, H, W] for grey, else [N, H, W, C]."""
+    h, w, c = image_shape
+    return [None, h, w] if c == 1 else [None, h, w, c]
+
+
+def build_signatures(model: tf.keras.Model, tft_output: tft.TFTransformOutput,
+                     image_shape: Sequence[int]):
+    # Tracked on the model so the Transform's tables/assets are saved with it (TFT #237).
+    model.tft_layer = tft_output.transform_features_layer()
+    raw_spec = tft_output.raw_feature_spec()
+    raw_spec.pop(LABEL_KEY, None)
+    shape = list(image_shape)
+    flat = int(shape[0] * shape[1] * shape[2])
+
+    def predict(transformed):
+        images = tf.reshape(transformed[IMAGE_KEY], [-1] + shape)
+        logits = tf.cast(model(images, training=False), tf.float32)
+        probabilities = tf.nn.softmax(logits, axis=-1)
+        return {"class_ids": tf.argmax(probabilities, axis=-1),
+                "probabilities": probabilities}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve_examples(serialized):
+        features = tf.io.parse_example(serialized, raw_spec)
+        return predict(model.tft_layer(features))
+
+    @tf.function(input_signature=[
+        tf.TensorSpec(image_signature_shape(image_shape), tf.uint8, name="images")])
+    def serve_images(images):
+        pixels = tf.reshape(tf.cast(images, tf.int64), [-1, flat])
+        return predict(model.tft_layer({IMAGE_KEY: pixels}))
+
+    return {
+        "serving_default": serve_examples.get_concrete_function(),
+        SERVING_IMAGES: serve_images.get_concrete_function(),
+    }
+
+
+def export_classifier(model: tf.keras.Model, tft_output: tft.TFTransformOutput,
+                      export_dir: str, image_shape: Sequence[int]) -> str:
+    signatures = build_signatures(model, tft_output, image_shape)
+    tf.saved_model.save(model, export_dir, signatures=signatures)
+    return export_dir

@@ -1,0 +1,3 @@
+"""Feature names and corpus shapes shared by ExampleGen, Transform, Trainer and export."""
+IMAGE_KEY = "image"
+LABEL_KEY = "label"

@@ -1,0 +1,1 @@
+"""One file per model architecture; `trainer.registry` maps names to them."""
