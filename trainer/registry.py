@@ -7,11 +7,12 @@ The pipeline factory, Trainer, Evaluator thresholds and Pusher all read from her
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Dict, List, Sequence
+import functools
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import tensorflow as tf
 
-from trainer.models import lenet, softmax
+from trainer.models import highway, inception, lenet, nin, resnet, softmax
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,14 +28,28 @@ class ModelSpec:
     # these are the issue's "done" figures; full-data runs can raise them by config).
     min_accuracy: float
     weight_decay: float = 0.0
+    # Optional recipe fields (defaults = the behaviour of the entries above them):
+    # lr_schedule: a `trainer.schedules.make_schedule` name ("constant" | "piecewise" |
+    # "cosine") applied to `learning_rate` over the run's steps_per_epoch * epochs.
+    lr_schedule: str = "constant"
+    # augment: random pad-4 crop + horizontal flip (`trainer.augment`) on TRAINING batches
+    # of colour corpora (C == 3) only; digits are never mirrored.
+    augment: bool = False
 
-    def make_optimizer(self) -> tf.keras.optimizers.Optimizer:
+    def make_optimizer(
+        self,
+        learning_rate: Optional[Union[float, tf.keras.optimizers.schedules.LearningRateSchedule]]
+        = None,
+    ) -> tf.keras.optimizers.Optimizer:
+        """The entry's optimizer; `learning_rate` (e.g. a schedule from
+        `trainer.schedules.make_schedule`) replaces the constant `self.learning_rate`."""
+        lr = self.learning_rate if learning_rate is None else learning_rate
         if self.optimizer == "sgd":
-            return tf.keras.optimizers.SGD(self.learning_rate)
+            return tf.keras.optimizers.SGD(lr)
         if self.optimizer == "momentum":
-            return tf.keras.optimizers.SGD(self.learning_rate, momentum=0.9, nesterov=True)
+            return tf.keras.optimizers.SGD(lr, momentum=0.9, nesterov=True)
         if self.optimizer == "adam":
-            return tf.keras.optimizers.Adam(self.learning_rate)
+            return tf.keras.optimizers.Adam(lr)
         raise ValueError(f"model {self.name}: unknown optimizer {self.optimizer!r}")
 
 
@@ -47,6 +62,42 @@ MODELS: Dict[str, ModelSpec] = {
         name="cnn", build=lenet.build,
         description="two-conv CNN: 5x5x32, pool, 5x5x64, pool, fc1024, dropout (seed ch. 2)",
         epochs=12, batch_size=50, optimizer="adam", learning_rate=1e-3, min_accuracy=0.97),
+    # Issue 3's classics. Gates are for quick CPU runs on the embedded 5,000 digits; the
+    # description names the published full-data figure each architecture is built to reach.
+    # `weight_decay` is applied by the builder as L2 on the kernels (see trainer/models/
+    # resnet.py), so it is bound into `build` here and must not be added to the optimizer.
+    "nin": ModelSpec(
+        name="nin", build=nin.build,
+        description="Network in Network: 3 mlpconv blocks (conv + two 1x1 convs, BN), "
+                    "global average pooling, no dense layer; targets 10.41% CIFAR-10 error "
+                    "(8.81% augmented), 0.47% MNIST (Lin et al. 2013)",
+        epochs=4, batch_size=128, optimizer="momentum", learning_rate=0.05,
+        min_accuracy=0.9, lr_schedule="cosine", augment=True),
+    "inception": ModelSpec(
+        name="inception", build=inception.build,
+        description="Inception-v3-style: stem, 3 groups of 4-branch modules with factorised "
+                    "1xn/nx1 convs, grid reductions, BN, global average pool; the ImageNet "
+                    "design (21.2% top-1 error, Szegedy et al. 2015) sized for 28-32 px",
+        epochs=4, batch_size=128, optimizer="adam", learning_rate=1e-3,
+        min_accuracy=0.9, lr_schedule="cosine", augment=True),
+    **{
+        f"resnet{depth}": ModelSpec(
+            name=f"resnet{depth}",
+            build=functools.partial(resnet.build, depth=depth, weight_decay=1e-4),
+            description=f"ResNet-{depth} (v1, basic units, 16/32/64 filters, projection "
+                        f"shortcuts, BN, He init, L2 1e-4); targets {error}% CIFAR-10 error "
+                        f"with {params}M parameters (He et al. 2015, Table 6)",
+            epochs=epochs, batch_size=128, optimizer="momentum", learning_rate=0.1,
+            min_accuracy=0.9, weight_decay=1e-4, lr_schedule="piecewise", augment=True)
+        for depth, error, params, epochs in ((20, 8.75, 0.27, 4), (32, 7.51, 0.46, 4),
+                                             (56, 6.97, 0.85, 3))
+    },
+    "highway": ModelSpec(
+        name="highway", build=highway.build,
+        description="Highway network: 20 dense highway layers of 50 units, "
+                    "y = H(x)T(x) + x(1 - T(x)), gate bias -2; deep highway stacks train "
+                    "where plain ones stall (Srivastava et al. 2015, MNIST Fig. 1)",
+        epochs=10, batch_size=100, optimizer="adam", learning_rate=1e-3, min_accuracy=0.9),
 }
 
 DEFAULT_IMAGE_MODELS = ("softmax", "cnn")

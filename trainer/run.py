@@ -21,6 +21,8 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from trainer import data, export, registry, strategy as strategy_lib
 
 STATS_FILE = "training_stats.json"
+# The Keras model itself (for fine-tuning and for checking the export), beside the stats.
+KERAS_FILE = "keras_model.keras"
 
 
 @dataclasses.dataclass
@@ -118,6 +120,9 @@ def train(fn_args: FnArgs) -> tf.keras.Model:
     wall = time.perf_counter() - t0
 
     if strategy_lib.is_chief():
+        # Keras file first: the export attaches the Transform layer, which Keras can't serialise.
+        tf.io.gfile.makedirs(fn_args.model_run_dir)
+        model.save(os.path.join(fn_args.model_run_dir, KERAS_FILE))
         export.export_classifier(model, tft_output, fn_args.serving_model_dir, cfg.image_shape)
     else:
         # Multi-worker saving is collective: every worker saves, only the chief keeps it.

@@ -1,0 +1,152 @@
+"""TextExampleGen: a Beam ExampleGen for text corpora (text8, PTB, Wikipedia XML, plain text).
+
+Each tf.Example is one bounded chunk of a document (see components/text_corpora.py):
+
+- `tokens`: bytes list, at most `max_tokens` tokens (a PTB sentence, or a run of text);
+- `doc`: the document it came from (file name, or Wikipedia page title);
+- `chunk`: int64 position of the chunk within that document;
+- `source`: the corpus file name (for PTB this names the original train/valid/test split).
+
+Splits: PTB keeps its own files as `train` / `eval` (ptb.valid.txt) / `test`; the other
+layouts are hash-split per chunk (deterministic: the hash of the serialized Example) into
+`train` / `eval`. Files are checked while the Beam graph is built (pattern matches, not
+empty, compression magic); reading errors name the file and line, and a corpus that
+yields no token fails the component. Either way the AtomicExampleGenExecutor removes
+partial output.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Optional
+
+import apache_beam as beam
+import tensorflow as tf
+from google.protobuf import any_pb2, json_format, struct_pb2
+from tfx.components.example_gen.component import FileBasedExampleGen
+from tfx.dsl.components.base import executor_spec
+from tfx.proto import example_gen_pb2
+
+from components import text_corpora
+from components.example_gen_base import AtomicExampleGenExecutor
+
+TOKENS_KEY = "tokens"
+DOC_KEY = "doc"
+CHUNK_KEY = "chunk"
+SOURCE_KEY = "source"
+_METRICS_NAMESPACE = "TextExampleGen"
+
+
+def to_example(chunk: text_corpora.Chunk, source: str) -> tf.train.Example:
+    return tf.train.Example(features=tf.train.Features(feature={
+        TOKENS_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(
+            value=[t.encode("utf-8") for t in chunk.tokens])),
+        DOC_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(
+            value=[chunk.doc.encode("utf-8")])),
+        CHUNK_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[chunk.index])),
+        SOURCE_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(
+            value=[source.encode("utf-8")])),
+    }))
+
+
+def make_custom_config(fmt: str, max_tokens: int, max_line_bytes: int
+                       ) -> example_gen_pb2.CustomConfig:
+    settings = struct_pb2.Struct()
+    settings.update({"format": fmt, "max_tokens": max_tokens,
+                     "max_line_bytes": max_line_bytes})
+    packed = any_pb2.Any()
+    packed.Pack(settings)
+    return example_gen_pb2.CustomConfig(custom_config=packed)
+
+
+def read_custom_config(exec_properties: Dict[str, Any]) -> Dict[str, Any]:
+    raw = exec_properties.get("custom_config")
+    if not raw:
+        raise ValueError("TextExampleGen: custom_config (format, max_tokens) is required")
+    config = example_gen_pb2.CustomConfig()
+    if isinstance(raw, str):
+        json_format.Parse(raw, config)
+    else:
+        config.CopyFrom(raw)
+    settings = struct_pb2.Struct()
+    if not config.custom_config.Unpack(settings):
+        raise ValueError("TextExampleGen: custom_config does not hold a Struct")
+    out = json_format.MessageToDict(settings)
+    return {"format": out["format"], "max_tokens": int(out["max_tokens"]),
+            "max_line_bytes": int(out["max_line_bytes"])}
+
+
+def _read_file(path: str, fmt: str, max_tokens: int, max_line_bytes: int):
+    stats = text_corpora.new_stats()
+    source = os.path.basename(path)
+    for chunk in text_corpora.read_file(fmt, path, max_tokens, max_line_bytes, stats):
+        yield to_example(chunk, source)
+    for key, value in stats.items():
+        beam.metrics.Metrics.counter(_METRICS_NAMESPACE, key).inc(value)
+
+
+def _require_examples(count: int, where: str) -> int:
+    if count == 0:
+        raise text_corpora.TextCorpusError(where, "empty corpus: no tokens in any file")
+    return count
+
+
+@beam.ptransform_fn
+@beam.typehints.with_input_types(beam.Pipeline)
+@beam.typehints.with_output_types(tf.train.Example)
+def _TextToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
+                   split_pattern: str) -> beam.pvalue.PCollection:
+    config = read_custom_config(exec_properties)
+    input_base = exec_properties["input_base"]
+    # Checked here, at graph construction: bad layout never reaches a write.
+    files = text_corpora.corpus_files(input_base, split_pattern, config["format"])
+    examples = (pipeline
+                | "Files" >> beam.Create(files)
+                | "Reshuffle" >> beam.Reshuffle()
+                | "Read" >> beam.FlatMap(_read_file, fmt=config["format"],
+                                         max_tokens=config["max_tokens"],
+                                         max_line_bytes=config["max_line_bytes"]))
+    _ = (examples
+         | "Count" >> beam.combiners.Count.Globally()
+         | "RequireTokens" >> beam.Map(_require_examples,
+                                       where=os.path.join(input_base, split_pattern)))
+    return examples
+
+
+class Executor(AtomicExampleGenExecutor):
+    """ExampleGen executor reading a text corpus folder."""
+
+    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
+        return _TextToExample
+
+
+class TextExampleGen(FileBasedExampleGen):
+    """FileBasedExampleGen over a text corpus folder (the driver fingerprints the files)."""
+
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
+
+
+def create(input_base: str, fmt: str = "auto",
+           max_tokens: int = text_corpora.DEFAULT_MAX_TOKENS,
+           max_line_bytes: int = text_corpora.DEFAULT_MAX_LINE_BYTES,
+           eval_hash_buckets: int = 1, train_hash_buckets: int = 9) -> TextExampleGen:
+    """Builds the component for `input_base` (layout detected unless `fmt` is given)."""
+    fmt = text_corpora.detect_format(input_base) if fmt == "auto" else fmt
+    patterns = text_corpora.file_patterns(fmt)
+    for pattern in patterns.values():  # fail at pipeline construction on a wrong folder
+        text_corpora.corpus_files(input_base, pattern, fmt)
+    input_config = example_gen_pb2.Input(splits=[
+        example_gen_pb2.Input.Split(name=name, pattern=pattern)
+        for name, pattern in patterns.items()])
+    output_config: Optional[example_gen_pb2.Output] = None
+    if "single" in patterns:
+        output_config = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
+            example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=train_hash_buckets),
+            example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=eval_hash_buckets),
+        ]))
+    return TextExampleGen(input_base=input_base, input_config=input_config,
+                          output_config=output_config,
+                          custom_config=make_custom_config(fmt, max_tokens, max_line_bytes))
+
+
+__all__ = ["TextExampleGen", "create", "to_example", "TOKENS_KEY", "DOC_KEY", "CHUNK_KEY",
+           "SOURCE_KEY"]
