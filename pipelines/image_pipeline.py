@@ -14,6 +14,7 @@ import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 
+from components.servability_check import ServabilityCheck
 from pipelines.config import PipelineConfig
 from trainer import registry
 from trainer.features import LABEL_KEY
@@ -49,12 +50,17 @@ def eval_config(min_accuracy: float, max_accuracy_drop: float) -> tfma.EvalConfi
 
 def node_ids(model: str) -> dict:
     return {"trainer": f"Trainer.{model}", "baseline": f"LatestBlessed.{model}",
-            "evaluator": f"Evaluator.{model}", "pusher": f"Pusher.{model}"}
+            "evaluator": f"Evaluator.{model}", "servability": f"ServabilityCheck.{model}",
+            "pusher": f"Pusher.{model}"}
 
 
 def create_pipeline(config: PipelineConfig, data_dir: str,
                     metadata_connection_config=None,
-                    beam_args: Optional[List[str]] = None) -> tfx.dsl.Pipeline:
+                    beam_args: Optional[List[str]] = None,
+                    trainer_resources=None) -> tfx.dsl.Pipeline:
+    """The pipeline for `config`. `trainer_resources` (a KFP ResourceSpec) is set on every
+    Trainer when compiling for Kubeflow; local runs leave it None."""
+    resources = trainer_resources
     corpus = config.image_corpus()
     specs = registry.resolve(config.models)
 
@@ -102,15 +108,23 @@ def create_pipeline(config: PipelineConfig, data_dir: str,
             baseline_model=baseline.outputs["model"],
             eval_config=eval_config(min_accuracy, config.max_accuracy_drop),
         ).with_id(ids["evaluator"])
+        # Loads the SavedModel as TF Serving would, calls it on eval examples and stamps
+        # a copy with warm-up requests; the Pusher pushes that stamped copy.
+        servability = ServabilityCheck(
+            model=trainer.outputs["model"], examples=example_gen.outputs["examples"],
+            serving_model_name=config.serving_model_name(spec.name),
+        ).with_id(ids["servability"])
         pusher = tfx.components.Pusher(
-            model=trainer.outputs["model"],
             model_blessing=evaluator.outputs["blessing"],
+            infra_blessing=servability.outputs["blessing"],
             push_destination=tfx.proto.PushDestination(
                 filesystem=tfx.proto.PushDestination.Filesystem(
                     base_directory=os.path.join(config.serving_root,
                                                 config.serving_model_name(spec.name)))),
         ).with_id(ids["pusher"])
-        components += [trainer, baseline, evaluator, pusher]
+        if resources is not None:
+            trainer.with_platform_config(resources)
+        components += [trainer, baseline, evaluator, servability, pusher]
 
     return tfx.dsl.Pipeline(
         pipeline_name=config.name,

@@ -314,7 +314,8 @@ def batching_config_text(settings: BatchingSettings, what: str = "batching_confi
         lines.append(
             f"max_execution_batch_size {{ value: {int(settings.max_execution_batch_size)} }}")
     lines += [f"allowed_batch_sizes: {int(s)}" for s in settings.allowed_batch_sizes]
-    lines.append(f"pad_variable_length_inputs: {str(bool(settings.pad_variable_length_inputs)).lower()}")
+    pad = str(bool(settings.pad_variable_length_inputs)).lower()
+    lines.append(f"pad_variable_length_inputs: {pad}")
     text = "\n".join(lines) + "\n"
     validate_batching_config(text)
     return text

@@ -5,6 +5,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow_serving.apis import prediction_log_pb2
 
 from components import mnist_example_gen
 from pipelines import local_runner
@@ -32,7 +33,8 @@ def two_runs(tmp_path_factory):
 def test_pipeline_completes_and_pushes_in_tf_serving_layout(two_runs):
     config, first, _, _, lines = two_runs
     for node in ["MnistExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
-                 "Transform", "Trainer.softmax", "Evaluator.softmax", "Pusher.softmax"]:
+                 "Transform", "Trainer.softmax", "Evaluator.softmax",
+                 "ServabilityCheck.softmax", "Pusher.softmax"]:
         assert first.nodes[node].state == "COMPLETE", node
     assert any("Trainer.softmax" in l and "done in" in l for l in lines)
     result = first.models[0]
@@ -73,3 +75,20 @@ def test_second_run_reuses_cache_and_uses_first_as_baseline(two_runs):
     assert second.models[0].baseline_uri == trained
     assert first.models[0].baseline_uri is None
     assert second.models[0].blessed  # the same model does not fall below itself
+
+
+def test_pushed_model_carries_warmup_requests_that_replay(two_runs):
+    _, first, _, _, _ = two_runs
+    pushed = first.models[0].pushed_path
+    warmup = os.path.join(pushed, "assets.extra", "tf_serving_warmup_requests")
+    served = tf.saved_model.load(pushed)
+    records = list(tf.data.TFRecordDataset(warmup))
+    assert records
+    for record in records:
+        log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+        request = log.predict_log.request
+        assert request.model_spec.name == "mnist_softmax"
+        fn = served.signatures[request.model_spec.signature_name]
+        inputs = {k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()}
+        out = fn(**inputs)
+        assert out["probabilities"].shape == (len(inputs["examples"]), 10)

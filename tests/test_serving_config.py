@@ -206,7 +206,8 @@ def test_settings_with_every_field_round_trip():
     ("max_batch_size: 32", 'Expected "{"'),  # wrapper written as a plain scalar
     ("max_batch_size { value: 3.5 }", "integer"),
     ('num_batch_threads { value: "4" }', "integer"),
-    ("pad_variable_length_inputs { value: true }", 'Expected ":"'),  # plain bool written as a wrapper
+    # a plain bool written as a wrapper
+    ("pad_variable_length_inputs { value: true }", 'Expected ":"'),
     ("pad_variable_length_inputs: 2", "true"),
     ("enable_large_batch_splitting: true", 'Expected "{"'),
     ("thread_pool_name { value: 7 }", "string"),

@@ -6,6 +6,7 @@ from typing import List, Optional, Sequence
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from trainer import augment as augment_lib
 from trainer.features import IMAGE_KEY, LABEL_KEY
 
 _PARSE_BATCH = 1024
@@ -23,11 +24,13 @@ def _files(patterns: Sequence[str]) -> List[str]:
 def image_dataset(file_patterns: Sequence[str], tft_output: tft.TFTransformOutput,
                   image_shape: Sequence[int], batch_size: int, shuffle: bool,
                   seed: int = 0, input_context: Optional[tf.distribute.InputContext] = None,
-                  ) -> tf.data.Dataset:
+                  augment: bool = False) -> tf.data.Dataset:
     """(image [H, W, C] float32, label int64) batches, cached in memory after one pass.
 
     Parsing is vectorised (parse a block of records at once, then unbatch), and the parsed
     tensors are cached so later epochs cost what an in-memory `model.fit` costs.
+    `augment` (training only) applies random pad-crop + flip to colour images after the
+    cache, so every epoch sees fresh crops; grey digits are never mirrored.
     """
     feature_spec = tft_output.transformed_feature_spec()
     files = _files(file_patterns)
@@ -53,4 +56,7 @@ def image_dataset(file_patterns: Sequence[str], tft_output: tft.TFTransformOutpu
     ds = ds.cache()
     if shuffle:
         ds = ds.shuffle(50_000, seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size)
+    if augment and shape[-1] == 3:
+        ds = ds.map(lambda x, y: augment_lib.augment(x, y), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)

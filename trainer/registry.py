@@ -61,7 +61,9 @@ MODELS: Dict[str, ModelSpec] = {
     "cnn": ModelSpec(
         name="cnn", build=lenet.build,
         description="two-conv CNN: 5x5x32, pool, 5x5x64, pool, fc1024, dropout (seed ch. 2)",
-        epochs=12, batch_size=50, optimizer="adam", learning_rate=1e-3, min_accuracy=0.97),
+        # Cosine decay settles the small-data noise (constant 1e-3 swings 96-97.6%).
+        epochs=12, batch_size=50, optimizer="adam", learning_rate=2e-3, min_accuracy=0.97,
+        lr_schedule="cosine"),
     # Issue 3's classics. Gates are for quick CPU runs on the embedded 5,000 digits; the
     # description names the published full-data figure each architecture is built to reach.
     # `weight_decay` is applied by the builder as L2 on the kernels (see trainer/models/

@@ -18,7 +18,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from trainer import data, export, registry, strategy as strategy_lib
+from trainer import data, export, registry, schedules, strategy as strategy_lib
 
 STATS_FILE = "training_stats.json"
 # The Keras model itself (for fine-tuning and for checking the export), beside the stats.
@@ -83,14 +83,14 @@ def train(fn_args: FnArgs) -> tf.keras.Model:
     absl.logging.info("Training %s on %d replica(s) with %s, global batch %d",
                       spec.name, replicas, type(strategy).__name__, global_batch)
 
-    def dataset_fn(files, shuffle):
+    def dataset_fn(files, training):
         # Repeated, with explicit steps: the same code path for one device, many GPUs and
         # many workers (distributed datasets have no known length).
         def fn(ctx: tf.distribute.InputContext):
             return data.image_dataset(files, tft_output, cfg.image_shape,
                                       ctx.get_per_replica_batch_size(global_batch),
-                                      shuffle=shuffle, seed=cfg.seed,
-                                      input_context=ctx).repeat()
+                                      shuffle=training, seed=cfg.seed, input_context=ctx,
+                                      augment=training and spec.augment).repeat()
         return strategy.distribute_datasets_from_function(fn)
 
     n_train = _count(data.image_dataset(fn_args.train_files, tft_output, cfg.image_shape,
@@ -107,7 +107,8 @@ def train(fn_args: FnArgs) -> tf.keras.Model:
     with strategy.scope():
         model = spec.build(cfg.image_shape, cfg.num_classes)
         model.compile(
-            optimizer=spec.make_optimizer(),
+            optimizer=spec.make_optimizer(schedules.make_schedule(
+                spec.lr_schedule, spec.learning_rate, steps_per_epoch, epochs)),
             loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
     meter = ThroughputMeter(steps_per_epoch * global_batch)

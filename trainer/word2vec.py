@@ -47,6 +47,9 @@ class Word2VecConfig:
     optimizer: str = "adagrad"  # "adagrad" | "sgd"
     learning_rate: float = 0.3
     min_learning_rate_ratio: float = 1e-3  # linear decay down to lr * this
+    # "sum": every example's gradient is applied in full, as word2vec.c's per-pair SGD
+    # does (the learning rate is per example); "mean": divided by the global batch.
+    reduction: str = "sum"
     sequences_per_block: int = 256  # sequences turned into pairs at once
     steps_per_loop: int = 50
     seed: int = 42
@@ -301,12 +304,15 @@ def train(blocks_fn: Callable[[Optional[tf.distribute.InputContext]], tf.data.Da
     iterator = iter(dist_ds)
     variables = [model.embeddings, model.out_weights, model.out_biases]
 
+    scale = 1.0 if cfg.reduction == "sum" else 1.0 / global_batch
+
     def step_fn(inputs, targets):
         with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(model.per_example_loss(inputs, targets)) / global_batch
+            total = tf.reduce_sum(model.per_example_loss(inputs, targets))
+            loss = total * scale  # replicas' gradients are summed by the strategy
         grads = tape.gradient(loss, variables)
         optimizer.apply_gradients(zip(grads, variables))
-        return loss
+        return total / global_batch  # reported: mean loss per example
 
     @tf.function
     def run_loop(it, n):
