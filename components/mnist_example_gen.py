@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import glob
 import os
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import apache_beam as beam
 import tensorflow as tf
@@ -103,10 +103,16 @@ class MnistExampleGen(FileBasedExampleGen):
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
 
 
-def create(input_base: str, eval_hash_buckets: int = 1, train_hash_buckets: int = 4
-           ) -> MnistExampleGen:
-    """Builds the component for `input_base`, choosing t10k-as-eval or a hash split."""
-    if has_test_split(input_base):
+def create(input_base: str, eval_hash_buckets: int = 1, train_hash_buckets: int = 4,
+           test_split: Optional[bool] = None) -> MnistExampleGen:
+    """Builds the component for `input_base`, choosing t10k-as-eval or a hash split.
+
+    `test_split=None` looks at the folder; a folder that is not visible here (a cluster
+    volume when compiling for Kubeflow) is assumed to hold the official four files.
+    """
+    if test_split is None:
+        test_split = has_test_split(input_base) if os.path.isdir(input_base) else True
+    if test_split:
         input_config = example_gen_pb2.Input(splits=[
             example_gen_pb2.Input.Split(name="train", pattern=split_pattern(TRAIN_PREFIX)),
             example_gen_pb2.Input.Split(name="eval", pattern=split_pattern(TEST_PREFIX)),

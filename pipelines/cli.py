@@ -52,6 +52,48 @@ def _cmd_fetch(args) -> int:
     return 0
 
 
+def _cmd_compile(args) -> int:
+    from pipelines import kubeflow_runner  # pylint: disable=import-outside-toplevel
+    from pipelines.config import PipelineConfig  # pylint: disable=import-outside-toplevel
+    from trainer import registry  # pylint: disable=import-outside-toplevel
+
+    config = PipelineConfig(corpus=args.corpus)
+    if args.models:
+        config.models = args.models
+    registry.resolve(config.models)
+    config.epochs, config.batch_size = args.epochs, args.batch_size
+    settings = kubeflow_runner.KubeflowSettings(
+        image=args.image, gpu_count=args.gpus, gpu_type=args.gpu_type,
+        trainer_cpu=args.trainer_cpu, trainer_memory_gb=args.trainer_memory_gb,
+        workspace=args.cluster_workspace, serving_root=args.cluster_models)
+    if args.beam_arg:
+        settings.beam_args = list(args.beam_arg)
+    data_dir = args.data or f"{args.cluster_workspace}/data/{args.corpus}"
+    for path in kubeflow_runner.compile_pipelines(config, settings, data_dir, args.output_dir):
+        print(f"compiled {path}")
+    return 0
+
+
+def _cmd_submit(args) -> int:
+    import os  # pylint: disable=import-outside-toplevel
+    from pipelines import kubeflow_runner  # pylint: disable=import-outside-toplevel
+
+    host = args.host or os.environ.get("KFP_HOST")
+    namespace = args.namespace or os.environ.get("KFP_NAMESPACE")
+    if not host:
+        print("error: no Kubeflow Pipelines endpoint: pass --host or set KFP_HOST",
+              file=sys.stderr)
+        return 2
+    if not os.path.isfile(args.package):
+        print(f"error: {args.package}: no such pipeline file (run `classics compile`)",
+              file=sys.stderr)
+        return 2
+    result = kubeflow_runner.submit(args.package, host, namespace, args.experiment,
+                                    args.run_name)
+    print(f"submitted {args.package}: run {getattr(result, 'run_id', result)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="classics", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -75,6 +117,35 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--dest", help="target folder (default <workspace>/data/<dataset>)")
     fetch.add_argument("--base-url", help="mirror to download from")
     fetch.set_defaults(func=_cmd_fetch)
+    comp = sub.add_parser("compile", help="compile to Kubeflow Pipelines v2 IR (one per model)")
+    comp.add_argument("corpus", choices=["mnist"])
+    comp.add_argument("--models", type=_models, help="comma-separated model names")
+    comp.add_argument("--image", default="tfx-classics:latest", help="pipeline image")
+    comp.add_argument("--output-dir", default="build/kfp", help="where the YAML files go")
+    comp.add_argument("--data", help="input folder as seen by the pods "
+                                     "(default <cluster-workspace>/data/<corpus>)")
+    comp.add_argument("--cluster-workspace", default="/workspace",
+                      help="pipeline root volume in the pods")
+    comp.add_argument("--cluster-models", default="/models",
+                      help="TF Serving model repository volume in the pods")
+    comp.add_argument("--gpus", type=int, default=1, help="GPUs per Trainer (0: CPU only)")
+    comp.add_argument("--gpu-type", default="NVIDIA_TESLA_T4", help="accelerator type")
+    comp.add_argument("--trainer-cpu", type=float, default=4.0)
+    comp.add_argument("--trainer-memory-gb", type=float, default=16.0)
+    comp.add_argument("--beam-arg", action="append",
+                      help="Beam pipeline arg for the Beam components (repeatable), e.g. "
+                           "--beam-arg=--runner=FlinkRunner")
+    comp.add_argument("--epochs", type=int)
+    comp.add_argument("--batch-size", type=int)
+    comp.set_defaults(func=_cmd_compile)
+
+    subm = sub.add_parser("submit", help="upload and start a compiled pipeline on KFP")
+    subm.add_argument("package", help="a YAML file written by `classics compile`")
+    subm.add_argument("--host", help="KFP endpoint (or $KFP_HOST)")
+    subm.add_argument("--namespace", help="Kubeflow namespace (or $KFP_NAMESPACE)")
+    subm.add_argument("--experiment", default="classics")
+    subm.add_argument("--run-name")
+    subm.set_defaults(func=_cmd_submit)
     return p
 
 
