@@ -58,7 +58,7 @@ def run_ours(chunks, words, counts, args):
         model=args.model, embedding_dim=args.dim, window=args.window, epochs=args.epochs,
         num_sampled=args.num_sampled, batch_size=args.batch_size,
         learning_rate=args.learning_rate, optimizer=args.optimizer, subsample=args.sample,
-        loss=args.loss, seed=args.seed)
+        loss=args.loss, seed=args.seed, **json.loads(args.extra))
     tf.keras.utils.set_random_seed(args.seed)
     strategy = strategy_lib.make_strategy()
     blocks_fn = lambda ctx: word2vec.ragged_blocks(  # noqa: E731
@@ -96,6 +96,7 @@ def main(argv=None) -> int:
     p.add_argument("--optimizer", default=None)
     p.add_argument("--loss", default="nce", choices=["nce", "sampled_softmax"])
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--extra", default="{}", help="more Word2VecConfig fields, as JSON")
     p.add_argument("--skip-gensim", action="store_true")
     p.add_argument("--verbose", action="store_true")
     p.add_argument("--json", help="also write the figures to this JSON file")

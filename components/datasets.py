@@ -18,7 +18,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from components import idx_format
+from components import cifar_format, idx_format
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,6 +26,9 @@ class DatasetFiles:
     name: str
     base_url: str
     files: Dict[str, Tuple[str, int]]  # file name -> (sha256, size in bytes)
+    # Runs after every file is present with a good checksum, e.g. to unpack an archive:
+    # post_fetch(dest, log).
+    post_fetch: Optional[Callable[[str, Callable[[str], None]], None]] = None
 
 
 # Checksums as published by TensorFlow Datasets for these exact files.
@@ -94,6 +97,8 @@ def fetch(name: str, dest: str, base_url: Optional[str] = None, timeout: float =
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
+    if spec.post_fetch is not None:
+        spec.post_fetch(dest, log)
     return dest
 
 
@@ -188,3 +193,49 @@ def embedded_wiki(cache_dir: str) -> str:
     shutil.copyfile(src, tmp)
     os.replace(tmp, target)
     return out
+
+
+# ----------------------------------------------------------------------------- CIFAR-10
+# The official binary archive (added with issue 3). SHA-256 and size as pinned by
+# TensorFlow Datasets (tensorflow_datasets/url_checksums/cifar10.txt, for this exact URL:
+# 170052171 bytes, sha256 c4a38c50...) and independently by gomlx (examples/cifar) and
+# torchvision-ruby (CIFAR10#tgz_sha256); torchvision's MD5 for the same file is
+# c32a1d4ab5d03f1284b67883e8d87530. After the checksum check the archive is unpacked
+# (safely, see cifar_format.extract_archive) into `<dest>/cifar-10-batches-bin/`.
+_CIFAR10_EXTRACTED_MARKER = ".extracted-from-sha256"
+
+
+def extract_cifar10(dest: str, log: Callable[[str], None] = print) -> str:
+    """Unpacks `<dest>/cifar-10-binary.tar.gz` into `<dest>/cifar-10-batches-bin/` once.
+
+    A marker inside the extracted folder holds the archive's SHA-256, so a re-fetch of
+    the same archive does not unpack again, and a different archive replaces the folder.
+    """
+    archive = os.path.join(dest, cifar_format.ARCHIVE_NAME)
+    out = os.path.join(dest, cifar_format.BATCHES_DIR)
+    sha = sha256_of(archive)
+    marker = os.path.join(out, _CIFAR10_EXTRACTED_MARKER)
+    if os.path.exists(marker):
+        with open(marker) as f:
+            if f.read().strip() == sha:
+                log(f"  {cifar_format.BATCHES_DIR}/: already extracted")
+                return out
+    log(f"  {cifar_format.ARCHIVE_NAME}: extracting into {out}")
+    try:
+        cifar_format.extract_archive(archive, dest)
+    except cifar_format.CifarFormatError as e:
+        raise FetchError(str(e)) from e
+    with open(marker, "w") as f:
+        f.write(sha + "\n")
+    return out
+
+
+DATASETS["cifar10"] = DatasetFiles(
+    name="cifar10",
+    base_url="https://www.cs.toronto.edu/~kriz/",
+    files={
+        cifar_format.ARCHIVE_NAME: (
+            "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd", 170052171),
+    },
+    post_fetch=extract_cifar10,
+)

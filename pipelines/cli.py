@@ -94,6 +94,31 @@ def _cmd_submit(args) -> int:
     return 0
 
 
+def _cmd_predict(args) -> int:
+    import json  # pylint: disable=import-outside-toplevel
+    from pipelines import serving_client  # pylint: disable=import-outside-toplevel
+
+    if bool(args.rest) == bool(args.grpc):
+        print("error: give exactly one of --rest URL or --grpc HOST:PORT", file=sys.stderr)
+        return 2
+    size = tuple(int(v) for v in args.size.split(",")) if args.size else None
+    try:
+        images = serving_client.load_images(args.inputs, size=size, channels=args.channels)
+        if args.rest:
+            preds = serving_client.predict_rest(args.rest, args.model, images=images)
+        else:
+            preds = serving_client.predict_grpc(args.grpc, args.model, images=images)
+    except serving_client.ServingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    for path, pred in zip(args.inputs, preds):
+        probs = pred.get("probabilities", [])
+        top = max(probs) if probs else float("nan")
+        print(json.dumps({"input": path, "class_id": pred.get("class_ids"),
+                          "probability": round(top, 4)}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="classics", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -146,6 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
     subm.add_argument("--experiment", default="classics")
     subm.add_argument("--run-name")
     subm.set_defaults(func=_cmd_submit)
+    pred = sub.add_parser("predict", help="ask a TF Serving model about image files")
+    pred.add_argument("inputs", nargs="+", help="PNG/JPEG files")
+    pred.add_argument("--model", required=True, help="served model name, e.g. mnist_cnn")
+    pred.add_argument("--rest", help="REST endpoint, e.g. http://localhost:8501")
+    pred.add_argument("--grpc", help="gRPC endpoint, e.g. localhost:8500")
+    pred.add_argument("--size", help="resize to H,W before sending (e.g. 28,28)")
+    pred.add_argument("--channels", type=int, default=1, choices=[1, 3])
+    pred.set_defaults(func=_cmd_predict)
     return p
 
 

@@ -57,9 +57,11 @@ def _events(store, execution_id: int):
     events = store.get_events_by_execution_ids([execution_id])
     arts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
     for e in events:
-        key = e.path.steps[0].key if e.path.steps else ""
         side = outputs if e.type in (e.OUTPUT, e.DECLARED_OUTPUT) else inputs
-        side.setdefault(key, []).append(arts[e.artifact_id])
+        # One event lists every input key an artifact was passed under (e.g. the same
+        # model as both `model` and `baseline_model`).
+        for key in [s.key for s in e.path.steps if s.key] or [""]:
+            side.setdefault(key, []).append(arts[e.artifact_id])
     return inputs, outputs
 
 

@@ -1,5 +1,5 @@
 """End to end: the MNIST pipeline with LocalDagRunner on a few hundred real digits, twice."""
-import glob
+import json
 import os
 
 import numpy as np
@@ -8,9 +8,10 @@ import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
 from components import mnist_example_gen
-from pipelines import local_runner
+from pipelines import cli, local_runner, serving_client
 from pipelines.config import PipelineConfig
 from tests.mnist_fixtures import real_digits, write_mnist
+from tests.serving_standins import GrpcServer, RestServer
 from trainer.run import KERAS_FILE
 
 pytestmark = pytest.mark.e2e
@@ -92,3 +93,52 @@ def test_pushed_model_carries_warmup_requests_that_replay(two_runs):
         inputs = {k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()}
         out = fn(**inputs)
         assert out["probabilities"].shape == (len(inputs["examples"]), 10)
+
+
+@pytest.fixture(scope="module")
+def servers(two_runs):
+    _, first, _, _, _ = two_runs
+    models = {"mnist_softmax": first.models[0].pushed_path}
+    rest, grpc_server = RestServer(models), GrpcServer(models)
+    yield rest, grpc_server
+    rest.close()
+    grpc_server.close()
+
+
+def test_rest_and_grpc_clients_agree_with_the_saved_model(two_runs, servers, tmp_path, capsys):
+    _, first, _, (test_x, test_y), _ = two_runs
+    rest, grpc_server = servers
+    images = test_x[:5]
+    local = tf.saved_model.load(first.models[0].pushed_path).signatures["serving_images"](
+        images=tf.constant(images))["probabilities"].numpy()
+    by_rest = serving_client.predict_rest(rest.url, "mnist_softmax", images=images)
+    by_grpc = serving_client.predict_grpc(grpc_server.target, "mnist_softmax", images=images)
+    np.testing.assert_allclose([p["probabilities"] for p in by_rest], local, atol=1e-6)
+    np.testing.assert_allclose([p["probabilities"] for p in by_grpc], local, atol=1e-6)
+    examples = [mnist_example_gen.to_example(x, int(y)).SerializeToString()
+                for x, y in zip(images, test_y[:5])]
+    by_example = serving_client.predict_grpc(grpc_server.target, "mnist_softmax",
+                                             examples=examples)
+    np.testing.assert_allclose([p["probabilities"] for p in by_example], local, atol=1e-5)
+    by_example_rest = serving_client.predict_rest(rest.url, "mnist_softmax", examples=examples)
+    np.testing.assert_allclose([p["probabilities"] for p in by_example_rest], local, atol=1e-5)
+
+    # The CLI on PNG files, both transports.
+    from PIL import Image
+    paths = []
+    for i, img in enumerate(images[:2]):
+        paths.append(str(tmp_path / f"digit{i}.png"))
+        Image.fromarray(img, mode="L").save(paths[-1])
+    for flag, endpoint in (("--rest", rest.url), ("--grpc", grpc_server.target)):
+        assert cli.main(["predict", "--model", "mnist_softmax", flag, endpoint] + paths) == 0
+        lines = capsys.readouterr().out.strip().splitlines()
+        assert [json.loads(l)["class_id"] for l in lines] == list(local[:2].argmax(-1))
+
+
+def test_clients_report_an_unknown_model(servers):
+    rest, grpc_server = servers
+    with pytest.raises(serving_client.ServingError, match="404"):
+        serving_client.predict_rest(rest.url, "nope", images=np.zeros((1, 28, 28), np.uint8))
+    with pytest.raises(serving_client.ServingError, match="NOT_FOUND"):
+        serving_client.predict_grpc(grpc_server.target, "nope",
+                                    images=np.zeros((1, 28, 28), np.uint8))

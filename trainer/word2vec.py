@@ -50,6 +50,7 @@ class Word2VecConfig:
     # "sum": every example's gradient is applied in full, as word2vec.c's per-pair SGD
     # does (the learning rate is per example); "mean": divided by the global batch.
     reduction: str = "sum"
+    train_biases: bool = True  # False: output biases stay 0 (no per-word offset learned)
     sequences_per_block: int = 256  # sequences turned into pairs at once
     steps_per_loop: int = 50
     seed: int = 42
@@ -302,7 +303,9 @@ def train(blocks_fn: Callable[[Optional[tf.distribute.InputContext]], tf.data.Da
         optimizer = make_optimizer(cfg, total_steps)
     dist_ds = strategy.distribute_datasets_from_function(dataset_fn)
     iterator = iter(dist_ds)
-    variables = [model.embeddings, model.out_weights, model.out_biases]
+    variables = [model.embeddings, model.out_weights]
+    if cfg.train_biases:
+        variables.append(model.out_biases)
 
     scale = 1.0 if cfg.reduction == "sum" else 1.0 / global_batch
 

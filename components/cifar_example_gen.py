@@ -1,0 +1,124 @@
+"""CifarExampleGen: a Beam ExampleGen for the CIFAR-10 binary batches.
+
+Reads `data_batch_*.bin` (train) and `test_batch.bin` (eval) from `input_base` or from its
+`cifar-10-batches-bin/` sub-folder (the layout `classics data fetch cifar10` leaves), see
+components/cifar_format.py, and emits tf.Examples with the features shared with the
+Transform and the Trainer:
+
+- `image`: int64 list of 32*32*3 = 3072 pixel values 0..255, row-major HWC order (the
+  file's R, G and B planes are interleaved per pixel);
+- `label`: int64 class id 0..9 (cifar_format.LABEL_NAMES gives the names).
+
+`test_batch.bin`, when present, is the eval split; otherwise the train batches are split
+4:1 by a deterministic hash of each serialized example. Every file is validated (not
+empty, whole records, label bytes 0..9) while the Beam graph is built, i.e. before
+anything is written, so a bad file fails the component with a message naming it and
+the AtomicExampleGenExecutor leaves no Examples artifact behind. Records are fixed-size,
+so each file is read as record ranges in parallel.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Tuple
+
+import apache_beam as beam
+import numpy as np
+import tensorflow as tf
+from tfx.components.example_gen.component import FileBasedExampleGen
+from tfx.dsl.components.base import executor_spec
+from tfx.proto import example_gen_pb2
+
+from components import cifar_format
+from components.example_gen_base import AtomicExampleGenExecutor
+
+IMAGE_KEY = "image"
+LABEL_KEY = "label"
+
+# Records per Beam work item: records are fixed-size, so ranges can be read in parallel.
+_SHARD_RECORDS = 2500
+
+
+def to_example(image: np.ndarray, label: int) -> tf.train.Example:
+    """image: uint8 [32, 32, 3] (HWC)."""
+    return tf.train.Example(features=tf.train.Features(feature={
+        IMAGE_KEY: tf.train.Feature(int64_list=tf.train.Int64List(
+            value=image.reshape(-1).tolist())),
+        LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[int(label)])),
+    }))
+
+
+def serialize(image: np.ndarray, label: int) -> bytes:
+    """The exact record bytes the ExampleGen writes (deterministic serialization, so the
+    hash split and the written files do not depend on map iteration order)."""
+    return to_example(image, label).SerializeToString(deterministic=True)
+
+
+def split_patterns(input_base: str) -> Dict[str, str]:
+    """Input split name -> glob relative to input_base: train/eval, or `single` when
+    there is no test batch (then hash-split)."""
+    folder = cifar_format.batches_dir(input_base)
+    rel = os.path.relpath(folder, input_base)
+    prefix = "" if rel == "." else rel + "/"
+    has_test = os.path.isfile(os.path.join(folder, cifar_format.TEST_PATTERN))
+    cifar_format.find_batches(folder, cifar_format.TRAIN_PATTERN)  # fail at construction
+    if has_test:
+        return {"train": prefix + cifar_format.TRAIN_PATTERN,
+                "eval": prefix + cifar_format.TEST_PATTERN}
+    return {"single": prefix + cifar_format.TRAIN_PATTERN}
+
+
+def _read_range(item: Tuple[cifar_format.CifarBatch, int, int]):
+    batch, start, stop = item
+    for image, label in cifar_format.iter_records(batch, start, stop):
+        yield serialize(image, label)
+
+
+def plan_ranges(batches: List[cifar_format.CifarBatch], shard_records: int
+                ) -> List[Tuple[cifar_format.CifarBatch, int, int]]:
+    return [(b, s, min(s + shard_records, b.count))
+            for b in batches for s in range(0, b.count, shard_records)]
+
+
+@beam.ptransform_fn
+@beam.typehints.with_input_types(beam.Pipeline)
+@beam.typehints.with_output_types(bytes)
+def _CifarToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
+                    split_pattern: str) -> beam.pvalue.PCollection:
+    input_base = exec_properties["input_base"]
+    files = cifar_format.find_batches(input_base, split_pattern)
+    # Validation happens here, at graph construction, so bad input never reaches a write.
+    batches = [cifar_format.validate(path) for path in files]
+    return (pipeline
+            | "Ranges" >> beam.Create(plan_ranges(batches, _SHARD_RECORDS))
+            | "Reshuffle" >> beam.Reshuffle()
+            | "ReadCifar" >> beam.FlatMap(_read_range))
+
+
+class Executor(AtomicExampleGenExecutor):
+    """ExampleGen executor reading CIFAR-10 binary batches."""
+
+    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
+        return _CifarToExample
+
+
+class CifarExampleGen(FileBasedExampleGen):
+    """FileBasedExampleGen over CIFAR-10 binary batches (the driver fingerprints them)."""
+
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
+
+
+def create(input_base: str, eval_hash_buckets: int = 1, train_hash_buckets: int = 4
+           ) -> CifarExampleGen:
+    """Builds the component for `input_base`, choosing test_batch-as-eval or a hash split."""
+    patterns = split_patterns(input_base)
+    input_config = example_gen_pb2.Input(splits=[
+        example_gen_pb2.Input.Split(name=name, pattern=pattern)
+        for name, pattern in patterns.items()])
+    output_config = None
+    if "single" in patterns:
+        output_config = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
+            example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=train_hash_buckets),
+            example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=eval_hash_buckets),
+        ]))
+    return CifarExampleGen(input_base=input_base, input_config=input_config,
+                           output_config=output_config)
