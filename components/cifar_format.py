@@ -174,7 +174,8 @@ def batches_dir(input_base: str) -> str:
     nested = os.path.join(input_base, BATCHES_DIR)
     if os.path.isdir(nested):
         return nested
-    problem = f"no CIFAR-10 binary batches ({TRAIN_PATTERN}, {TEST_PATTERN}) here or in {BATCHES_DIR}/"
+    problem = (f"no CIFAR-10 binary batches ({TRAIN_PATTERN}, {TEST_PATTERN}) here or in "
+               f"{BATCHES_DIR}/")
     if os.path.isfile(os.path.join(input_base, ARCHIVE_NAME)):
         problem += (f"; found the unextracted {ARCHIVE_NAME}: `classics data fetch cifar10 "
                     f"--dest {input_base}` checks and extracts it")
@@ -202,7 +203,8 @@ def _check_member(archive: str, member: tarfile.TarInfo) -> None:
     name = member.name
     parts = name.replace("\\", "/").split("/")
     if name.startswith(("/", "\\")) or os.path.isabs(name) or (len(name) > 1 and name[1] == ":"):
-        raise UnsafeArchiveError(archive, f"member {name!r} has an absolute path; refusing to extract")
+        raise UnsafeArchiveError(
+            archive, f"member {name!r} has an absolute path; refusing to extract")
     if ".." in parts:
         raise UnsafeArchiveError(archive, f"member {name!r} contains '..'; refusing to extract")
     if not (member.isfile() or member.isdir()):

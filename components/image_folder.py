@@ -127,6 +127,11 @@ def _class_folders(split_dir: str, root: str) -> List[str]:
         if "\n" in name or "\r" in name:
             raise ImageFolderError(os.path.join(split_dir, name),
                                    "class folder name contains a line break")
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise ImageFolderError(os.path.join(split_dir, name),
+                                   "class folder name is not valid UTF-8") from e
         if not _visible_entries(os.path.join(split_dir, name)):
             raise ImageFolderError(
                 os.path.join(split_dir, name),
@@ -217,6 +222,15 @@ class ScanResult:
         return sum(len(v) for v in self.files.values())
 
 
+def _orientation(im: Image.Image) -> Optional[int]:
+    """The EXIF orientation tag, or None when absent or unreadable (then it is ignored,
+    by the scan and by decode alike)."""
+    try:
+        return im.getexif().get(_EXIF_ORIENTATION)
+    except Exception:  # pylint: disable=broad-except  (a broken EXIF block)
+        return None
+
+
 def _check_image(path: str, options: FolderOptions) -> Tuple[Optional[str], Tuple[int, int]]:
     """(None, size) for a usable image, else (reason, (0, 0)). Decodes the whole image
     (JPEGs at reduced scale via Pillow's draft mode) to catch truncated or corrupt data."""
@@ -233,11 +247,8 @@ def _check_image(path: str, options: FolderOptions) -> Tuple[Optional[str], Tupl
     try:
         with im:
             size = im.size
-            try:
-                if im.getexif().get(_EXIF_ORIENTATION) in _SWAPS_AXES:
-                    size = (size[1], size[0])
-            except Exception:  # pylint: disable=broad-except  (a broken EXIF block)
-                pass
+            if _orientation(im) in _SWAPS_AXES:
+                size = (size[1], size[0])
             if im.format in ("JPEG", "MPO"):  # MPO: multi-picture JPEG from cameras
                 im.draft(options.mode, (options.width, options.height))
             im.load()
@@ -288,8 +299,8 @@ def scan(root: str, patterns: Sequence[str], options: FolderOptions,
                 usable += 1
             if usable == 0:
                 raise ImageFolderError(
-                    folder, f"class folder has no usable image: all {len(entries)} files "
-                            f"were skipped as bad files")
+                    folder, f"class folder has no usable image: none of its {len(entries)} "
+                            f"entries is a readable PNG/JPEG (all skipped as bad files)")
         files[pattern] = found
     if len(sizes) > 1:
         logging.info("ImageFolderExampleGen: %d distinct image sizes, all resized to %dx%d",
@@ -303,7 +314,8 @@ def decode(path: str, options: FolderOptions) -> np.ndarray:
     """The image as uint8 [height, width, channels] (HWC), converted and resized."""
     try:
         with Image.open(path, formats=PIL_FORMATS) as im:
-            im = ImageOps.exif_transpose(im)
+            if _orientation(im) not in (None, 1):
+                im = ImageOps.exif_transpose(im)
             im = im.convert(options.mode)
     except Exception as e:  # pylint: disable=broad-except
         raise ImageFolderError(path, f"cannot decode image ({type(e).__name__}: {e})") from e

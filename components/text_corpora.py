@@ -433,6 +433,8 @@ def check_file(fmt: str, path: str) -> None:
 def corpus_files(input_base: str, pattern: str, fmt: str) -> List[str]:
     """The files of one input split, each checked (exists, non-empty, right magic)."""
     files = _glob(input_base, pattern)
+    if fmt == "text8":  # `text8` unzipped next to its `text8.zip`: read it once
+        files = [f for f in files if not (f.endswith(".zip") and f[:-4] in files)]
     if not files:
         raise TextCorpusError(os.path.join(input_base, pattern),
                               f"no {fmt} corpus files match")

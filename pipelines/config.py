@@ -132,3 +132,55 @@ class PipelineConfig:
         if corpus.embedded_data is None:
             raise ValueError(f"corpus {corpus.name!r} has no embedded data: pass --data DIR")
         return corpus.embedded_data(self.cache_dir)
+
+
+# ----------------------------------------------------------------------------- text corpora
+# (issue 4: the word2vec pipeline, pipelines/text_pipeline.py)
+
+TEXT_MODELS = ("skipgram", "cbow")
+
+
+@dataclasses.dataclass
+class TextPipelineConfig(PipelineConfig):
+    """A word2vec run: the corpus folder (default: the embedded Wikipedia excerpt), the
+    vocabulary, the models and their shared hyper-parameters, and the evaluator's bars.
+    Pushes to `<serving_root>/text_<model>/<version>/`."""
+    corpus: str = "text"
+    models: Sequence[str] = TEXT_MODELS
+    text_format: str = "auto"  # auto | text8 | ptb | wikipedia | plaintext
+    max_tokens_per_example: int = 1000
+    min_count: int = 5
+    max_vocab_size: Optional[int] = None
+    embedding_dim: int = 100
+    window: int = 5
+    num_sampled: Optional[int] = None  # None: trainer.word2vec default
+    loss: str = "nce"  # nce | sampled_softmax
+    learning_rate: Optional[float] = None  # None: per-model default
+    # Word2VecEvaluator thresholds (components/word2vec_evaluator.py); None = not checked.
+    min_ws353_spearman: Optional[float] = 0.1
+    min_analogy_accuracy: Optional[float] = 0.0
+    max_heldout_loss: Optional[float] = None
+    max_ws353_drop: float = 0.05
+    max_analogy_drop: float = 0.02
+    max_eval_tokens: Optional[int] = 200_000
+
+    def evaluator_thresholds(self) -> Dict[str, Optional[float]]:
+        return {"min_ws353_spearman": self.min_ws353_spearman,
+                "min_analogy_accuracy": self.min_analogy_accuracy,
+                "max_heldout_loss": self.max_heldout_loss,
+                "max_ws353_drop": self.max_ws353_drop,
+                "max_analogy_drop": self.max_analogy_drop}
+
+    def validate_models(self) -> None:
+        unknown = [m for m in self.models if m not in TEXT_MODELS]
+        if unknown or not self.models:
+            raise KeyError(f"unknown text model(s) {', '.join(unknown) or '(none)'}; "
+                           f"known: {', '.join(TEXT_MODELS)}")
+
+    def resolve_data_dir(self) -> str:
+        if self.data_dir:
+            path = os.path.abspath(self.data_dir)
+            if not os.path.isdir(path):
+                raise FileNotFoundError(f"{path}: data folder does not exist")
+            return path
+        return datasets.embedded_wiki(self.cache_dir)

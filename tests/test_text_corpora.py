@@ -71,6 +71,9 @@ def test_text8_stream_chunks_across_blocks(tmp_path, monkeypatch):
     with zipfile.ZipFile(zpath, "w") as zf:
         zf.writestr("text8", " ".join(words))
     assert sum((c.tokens for c in tc.read_text8(str(zpath), 10)), []) == words
+    # Unzipped next to its zip: the corpus is read once, from the plain file.
+    assert tc.corpus_files(str(tmp_path), tc.TEXT8_PATTERN, "text8") == [str(path)]
+    assert sum(1 for _ in tc.token_stream(str(tmp_path))) == 25
 
 
 def test_ptb_layout_one_sentence_per_line(tmp_path):

@@ -6,6 +6,7 @@ corpus facts (image shape, number of classes) come from the pipeline config.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -35,6 +36,9 @@ class TrainConfig:
     batch_size: Optional[int] = None
     seed: int = 42
     mixed_precision: bool = False
+    # Where BackupAndRestore keeps its checkpoint; must outlive a killed attempt, so it is
+    # derived from the pipeline root and the inputs (see backup_dir()), not the run dir.
+    backup_dir: Optional[str] = None
 
     @classmethod
     def from_custom_config(cls, config: Dict[str, Any]) -> "TrainConfig":
@@ -71,17 +75,35 @@ def _count(ds: tf.data.Dataset) -> int:
         batch[1], out_type=tf.int64)[0]).numpy())
 
 
-def train(fn_args: FnArgs) -> tf.keras.Model:
+def backup_dir(fn_args: FnArgs, cfg: TrainConfig) -> str:
+    """A checkpoint folder that a retried Trainer finds again.
+
+    TFX gives every attempt a new model_run dir, so the folder sits beside them
+    (`<pipeline_root>/<Trainer id>/backup/<key>`), keyed by what determines the training:
+    the config and the input files. A retry with the same inputs resumes; new data starts
+    afresh. Keras deletes the checkpoint once training completes.
+    """
+    if cfg.backup_dir:
+        return cfg.backup_dir
+    key = hashlib.sha256(json.dumps(
+        [dataclasses.asdict(cfg), sorted(fn_args.train_files)], sort_keys=True).encode()
+    ).hexdigest()[:16]
+    trainer_root = os.path.dirname(os.path.dirname(fn_args.model_run_dir.rstrip("/")))
+    return os.path.join(trainer_root, "backup", key)
+
+
+def train(fn_args: FnArgs, extra_callbacks=()) -> tf.keras.Model:
     cfg = TrainConfig.from_custom_config(dict(fn_args.custom_config or {}))
     spec = registry.get(cfg.model)
     epochs = cfg.epochs or spec.epochs
+    # Multi-worker strategies must exist before other TensorFlow work in the process.
+    strategy = strategy_lib.make_strategy(cfg.mixed_precision)
     tf.keras.utils.set_random_seed(cfg.seed)
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
-    strategy = strategy_lib.make_strategy(cfg.mixed_precision)
     replicas = strategy.num_replicas_in_sync
     global_batch = (cfg.batch_size or spec.batch_size) * replicas
     absl.logging.info("Training %s on %d replica(s) with %s, global batch %d",
-                      spec.name, replicas, type(strategy).__name__, global_batch)
+                      spec.name, replicas, strategy_lib.describe(strategy), global_batch)
 
     def dataset_fn(files, training):
         # Repeated, with explicit steps: the same code path for one device, many GPUs and
@@ -112,37 +134,51 @@ def train(fn_args: FnArgs) -> tf.keras.Model:
             loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
     meter = ThroughputMeter(steps_per_epoch * global_batch)
-    callbacks = [meter, tf.keras.callbacks.TensorBoard(
-        log_dir=os.path.join(fn_args.model_run_dir, "logs"), update_freq="epoch")]
+    backup = backup_dir(fn_args, cfg)
+    callbacks = [
+        # Restores weights, optimizer state and the epoch counter after a kill.
+        tf.keras.callbacks.BackupAndRestore(backup_dir=backup),
+        meter,
+        tf.keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, "logs"),
+                                       update_freq="epoch"),
+        *extra_callbacks]
     t0 = time.perf_counter()
     history = model.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
                         validation_data=eval_ds, validation_steps=eval_steps,
                         callbacks=callbacks, verbose=2)
     wall = time.perf_counter() - t0
 
-    if strategy_lib.is_chief():
-        # Keras file first: the export attaches the Transform layer, which Keras can't serialise.
-        tf.io.gfile.makedirs(fn_args.model_run_dir)
-        model.save(os.path.join(fn_args.model_run_dir, KERAS_FILE))
-        export.export_classifier(model, tft_output, fn_args.serving_model_dir, cfg.image_shape)
-    else:
-        # Multi-worker saving is collective: every worker saves, only the chief keeps it.
-        tmp = tempfile.mkdtemp(prefix="worker-export-")
-        export.export_classifier(model, tft_output, tmp, cfg.image_shape)
-        shutil.rmtree(tmp, ignore_errors=True)
+    # Saving reads distributed variables through collectives, so every worker makes the
+    # same calls; only the chief's copy lands in the outputs, the others go to a temp dir.
+    chief = strategy_lib.is_chief()
+    scratch = None if chief else tempfile.mkdtemp(prefix="worker-export-")
+    run_dir = fn_args.model_run_dir if chief else os.path.join(scratch, "run")
+    export_dir = fn_args.serving_model_dir if chief else os.path.join(scratch, "export")
+    tf.io.gfile.makedirs(run_dir)
+    # Keras file first: the export attaches the Transform layer, which Keras can't serialise.
+    model.save(os.path.join(run_dir, KERAS_FILE))
+    export.export_classifier(model, tft_output, export_dir, cfg.image_shape)
+    if scratch:
+        shutil.rmtree(scratch, ignore_errors=True)
 
+    epochs_run = len(meter.epoch_seconds)
     stats = {
-        "model": spec.name, "strategy": type(strategy).__name__, "replicas": replicas,
+        "model": spec.name, "strategy": strategy_lib.describe(strategy), "replicas": replicas,
+        "task": strategy_lib.task_name(), "resumed_at_epoch": epochs - epochs_run,
+        "optimizer_steps": int(model.optimizer.iterations.numpy()),
+        "steps_per_epoch": steps_per_epoch,
         "epochs": epochs, "global_batch_size": global_batch, "train_examples": n_train,
         "fit_seconds": wall, "epoch_seconds": meter.epoch_seconds,
         "examples_per_sec": meter.steady_examples_per_sec(),
-        "final_train_loss": float(history.history["loss"][-1]),
-        "final_eval_accuracy": float(history.history["val_accuracy"][-1]),
+        "final_train_loss": float(history.history["loss"][-1]) if epochs_run else None,
+        "final_eval_accuracy": (float(history.history["val_accuracy"][-1])
+                                if epochs_run else None),
         "params": int(model.count_params()),
     }
-    tf.io.gfile.makedirs(fn_args.model_run_dir)
-    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, STATS_FILE), "w") as f:
-        json.dump(stats, f, indent=2)
+    if strategy_lib.is_chief():
+        tf.io.gfile.makedirs(fn_args.model_run_dir)
+        with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, STATS_FILE), "w") as f:
+            json.dump(stats, f, indent=2)
     absl.logging.info("Training stats: %s", json.dumps(stats))
     return model
 

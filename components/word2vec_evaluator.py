@@ -1,0 +1,241 @@
+"""Word2VecEvaluator: scores word vectors and blesses them for the stock Pusher.
+
+Inputs: `examples` (the TextExampleGen output; its `eval` split is the held-out text),
+`model` (a Trainer's word2vec SavedModel, see trainer/word2vec_run.py) and optionally
+`baseline_model` (the last model this evaluator blessed, from a LatestBlessedModelStrategy
+Resolver). For the candidate and the baseline alike it computes
+
+- WordSim-353 Spearman rho (and the OOV pair rate),
+- analogy accuracy on questions-words.txt, over in-vocabulary questions (and coverage),
+- the held-out NCE (or sampled-softmax) loss on the eval split, each model mapping the
+  raw tokens through its own vocabulary, with the same pairs and negatives for both,
+- the eval split's OOV token rate under the model's vocabulary.
+
+Blessing: every absolute threshold that is set (not None) must hold
+(`min_ws353_spearman`, `min_analogy_accuracy`, `max_heldout_loss`; a NaN score, e.g. no
+WS353 pair in the vocabulary, fails its threshold), and when there is a baseline the
+candidate must not fall more than `max_ws353_drop` / `max_analogy_drop` below it.
+
+Outputs: `evaluation` (ModelEvaluation; `word2vec_scores.json`) and `blessing` (ModelBlessing with
+the BLESSED / NOT_BLESSED file and the custom properties TFX's Evaluator sets:
+`blessed`, `current_model`, `current_model_id`, `baseline_model`, `baseline_model_id`,
+`blessing_message`), which is what Pusher and LatestBlessedModelStrategy read.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any, Dict, List, Optional
+
+import absl.logging
+import numpy as np
+import tensorflow as tf
+from tfx import types
+from tfx.dsl.components.base import base_component, base_executor, executor_spec
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+from tfx.utils import io_utils, path_utils
+
+from components.text_example_gen import TOKENS_KEY
+from trainer import word2vec, word_eval
+from trainer.word2vec_run import LoadedModel
+
+# Not "metrics*": pipelines/report.py runs tfma.load_metrics on this folder, which globs that.
+METRICS_FILE = "word2vec_scores.json"
+DEFAULT_THRESHOLDS: Dict[str, Optional[float]] = {
+    "min_ws353_spearman": 0.0,
+    "min_analogy_accuracy": 0.0,
+    "max_heldout_loss": None,
+    "max_ws353_drop": 0.02,
+    "max_analogy_drop": 0.02,
+}
+
+
+def thresholds_with_defaults(thresholds: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    out = dict(DEFAULT_THRESHOLDS)
+    unknown = set(thresholds or {}) - set(out)
+    if unknown:
+        raise ValueError(f"Word2VecEvaluator: unknown thresholds {sorted(unknown)}; known: "
+                         f"{sorted(out)}")
+    out.update(thresholds or {})
+    return out
+
+
+def raw_token_blocks(file_pattern: str, block: int = 256,
+                     max_tokens: Optional[int] = None) -> List[tf.RaggedTensor]:
+    """The raw `tokens` of an Examples split as ragged string blocks (first `max_tokens`)."""
+    files = sorted(tf.io.gfile.glob(file_pattern))
+    if not files:
+        raise FileNotFoundError(f"no examples match {file_pattern}")
+    spec = {TOKENS_KEY: tf.io.RaggedFeature(tf.string)}
+    ds = (tf.data.TFRecordDataset(files, compression_type="GZIP").batch(block)
+          .map(lambda s: tf.io.parse_example(s, spec)[TOKENS_KEY]))
+    out, n = [], 0
+    for tokens in ds:
+        out.append(tokens)
+        n += int(tf.size(tokens.flat_values))
+        if max_tokens and n >= max_tokens:
+            break
+    return out
+
+
+def score_model(loaded: LoadedModel, token_blocks: List[tf.RaggedTensor],
+                pairs, questions) -> Dict[str, float]:
+    vectors, words = loaded.vectors(), loaded.words
+    sim = word_eval.word_similarity(vectors, words, pairs)
+    ana = word_eval.analogy_accuracy(vectors, words, questions)
+    embed = loaded.obj.signatures["embed"]
+    id_blocks = [tf.RaggedTensor.from_row_splits(
+        embed(words=b.flat_values)["ids"], b.row_splits) for b in token_blocks]
+    ids_flat = np.concatenate([b.flat_values.numpy() for b in id_blocks]) if id_blocks \
+        else np.zeros([0], np.int64)
+    blocks = tf.data.Dataset.from_tensor_slices(
+        tf.concat(id_blocks, axis=0)).batch(loaded.cfg.sequences_per_block)
+    heldout = word2vec.heldout_loss(loaded.model, blocks, loaded.counts, loaded.cfg)
+    return {
+        "ws353_spearman": sim.spearman, "ws353_pairs": sim.pairs_used,
+        "ws353_oov_rate": sim.oov_rate,
+        "analogy_accuracy": ana.accuracy, "analogy_questions": ana.questions_used,
+        "analogy_coverage": ana.coverage,
+        "heldout_loss": heldout["heldout_loss"],
+        "heldout_examples": heldout["heldout_examples"],
+        "eval_tokens": int(ids_flat.size),
+        "eval_oov_rate": float(np.mean(ids_flat >= loaded.vocab_size)) if ids_flat.size
+        else float("nan"),
+        "vocab_size": loaded.vocab_size,
+    }
+
+
+def _ge(value: float, bound: float) -> bool:
+    return not math.isnan(value) and value >= bound
+
+
+def decide(candidate: Dict[str, float], baseline: Optional[Dict[str, float]],
+           t: Dict[str, Any]) -> List[str]:
+    """The failed checks (empty = blessed)."""
+    failures = []
+    if t["min_ws353_spearman"] is not None and not _ge(candidate["ws353_spearman"],
+                                                       t["min_ws353_spearman"]):
+        failures.append(f"WS353 Spearman {candidate['ws353_spearman']:.4f} < "
+                        f"{t['min_ws353_spearman']}")
+    if t["min_analogy_accuracy"] is not None and not _ge(candidate["analogy_accuracy"],
+                                                         t["min_analogy_accuracy"]):
+        failures.append(f"analogy accuracy {candidate['analogy_accuracy']:.4f} < "
+                        f"{t['min_analogy_accuracy']}")
+    if t["max_heldout_loss"] is not None and not (
+            candidate["heldout_loss"] <= t["max_heldout_loss"]):
+        failures.append(f"held-out loss {candidate['heldout_loss']:.4f} > "
+                        f"{t['max_heldout_loss']}")
+    if baseline is not None:
+        for key, drop, label in (("ws353_spearman", "max_ws353_drop", "WS353 Spearman"),
+                                 ("analogy_accuracy", "max_analogy_drop", "analogy accuracy")):
+            if math.isnan(baseline[key]) or t[drop] is None:
+                continue
+            if not _ge(candidate[key], baseline[key] - t[drop]):
+                failures.append(f"{label} {candidate[key]:.4f} is more than {t[drop]} below "
+                                f"the blessed baseline's {baseline[key]:.4f}")
+    return failures
+
+
+def read_metrics(evaluation_uri: str) -> Dict[str, Any]:
+    with tf.io.gfile.GFile(os.path.join(evaluation_uri, METRICS_FILE)) as f:
+        return json.load(f)
+
+
+class Executor(base_executor.BaseExecutor):
+    """Scores candidate (and baseline) word vectors, writes metrics and the blessing."""
+
+    def Do(self, input_dict: Dict[str, List[types.Artifact]],
+           output_dict: Dict[str, List[types.Artifact]],
+           exec_properties: Dict[str, Any]) -> None:
+        thresholds = thresholds_with_defaults(json.loads(exec_properties.get("thresholds")
+                                                         or "{}"))
+        pairs = word_eval.load_word_pairs(exec_properties.get("word_pairs_path")
+                                          or word_eval.ws353_path())
+        questions = word_eval.load_analogies(exec_properties.get("analogies_path")
+                                             or word_eval.analogies_path())
+        examples = artifact_utils.get_single_instance(input_dict["examples"])
+        split = exec_properties.get("eval_split") or "eval"
+        pattern = os.path.join(artifact_utils.get_split_uri([examples], split), "*")
+        blocks = raw_token_blocks(pattern, max_tokens=exec_properties.get("max_eval_tokens"))
+        model = artifact_utils.get_single_instance(input_dict["model"])
+        candidate = score_model(LoadedModel(path_utils.serving_model_path(model.uri)),
+                                blocks, pairs, questions)
+        baseline_art = (input_dict.get("baseline_model") or [None])[0]
+        baseline = None
+        if baseline_art is not None:
+            baseline = score_model(
+                LoadedModel(path_utils.serving_model_path(baseline_art.uri)), blocks, pairs,
+                questions)
+        failures = decide(candidate, baseline, thresholds)
+        blessed = not failures
+        if blessed:
+            message = ("blessed: all thresholds met" +
+                       (" and no regression against the blessed baseline" if baseline
+                        else " (no blessed baseline yet)"))
+        else:
+            message = "not blessed: " + "; ".join(failures)
+        absl.logging.info("Word2VecEvaluator: %s; candidate %s; baseline %s", message,
+                          json.dumps(candidate), json.dumps(baseline))
+
+        evaluation = artifact_utils.get_single_instance(output_dict["evaluation"])
+        tf.io.gfile.makedirs(evaluation.uri)
+        report = {"candidate": candidate, "baseline": baseline, "thresholds": thresholds,
+                  "blessed": blessed, "message": message, "eval_split": split,
+                  "model_uri": model.uri,
+                  "baseline_uri": baseline_art.uri if baseline_art is not None else None}
+        with tf.io.gfile.GFile(os.path.join(evaluation.uri, METRICS_FILE), "w") as f:
+            json.dump(report, f, indent=2)
+
+        blessing = artifact_utils.get_single_instance(output_dict["blessing"])
+        blessing.set_string_custom_property("current_model", model.uri)
+        blessing.set_int_custom_property("current_model_id", model.id)
+        if baseline_art is not None:
+            blessing.set_string_custom_property("baseline_model", baseline_art.uri)
+            blessing.set_int_custom_property("baseline_model_id", baseline_art.id)
+        blessing.set_string_custom_property("blessing_message", message)
+        io_utils.write_string_file(
+            os.path.join(blessing.uri, "BLESSED" if blessed else "NOT_BLESSED"), "")
+        blessing.set_int_custom_property("blessed", 1 if blessed else 0)
+
+
+class Word2VecEvaluatorSpec(types.ComponentSpec):
+    PARAMETERS = {
+        "thresholds": ExecutionParameter(type=str, optional=True),  # JSON dict
+        "eval_split": ExecutionParameter(type=str, optional=True),
+        "max_eval_tokens": ExecutionParameter(type=int, optional=True),
+        "word_pairs_path": ExecutionParameter(type=str, optional=True),
+        "analogies_path": ExecutionParameter(type=str, optional=True),
+    }
+    INPUTS = {
+        "examples": ChannelParameter(type=standard_artifacts.Examples),
+        "model": ChannelParameter(type=standard_artifacts.Model),
+        "baseline_model": ChannelParameter(type=standard_artifacts.Model, optional=True),
+    }
+    OUTPUTS = {
+        "evaluation": ChannelParameter(type=standard_artifacts.ModelEvaluation),
+        "blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
+    }
+
+
+class Word2VecEvaluator(base_component.BaseComponent):
+    """Custom evaluator for word vectors (see the module docstring)."""
+
+    SPEC_CLASS = Word2VecEvaluatorSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+    def __init__(self, examples: types.BaseChannel, model: types.BaseChannel,
+                 baseline_model: Optional[types.BaseChannel] = None,
+                 thresholds: Optional[Dict[str, Any]] = None, eval_split: str = "eval",
+                 max_eval_tokens: Optional[int] = None,
+                 word_pairs_path: Optional[str] = None,
+                 analogies_path: Optional[str] = None):
+        spec = Word2VecEvaluatorSpec(
+            examples=examples, model=model, baseline_model=baseline_model,
+            thresholds=json.dumps(thresholds_with_defaults(thresholds)),
+            eval_split=eval_split, max_eval_tokens=max_eval_tokens,
+            word_pairs_path=word_pairs_path, analogies_path=analogies_path,
+            evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
+            blessing=types.Channel(type=standard_artifacts.ModelBlessing))
+        super().__init__(spec=spec)

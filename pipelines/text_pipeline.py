@@ -1,0 +1,151 @@
+"""The pipeline factory for word vectors (word2vec skip-gram / CBOW).
+
+TextExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform (one shared
+vocabulary with counts), then for every selected model its own branch: Trainer ->
+(latest blessed baseline) Word2VecEvaluator -> Pusher into
+`<serving_root>/text_<model>/<version>/`. Node ids follow image_pipeline.node_ids, so
+pipelines/report.py finds the Trainer's `model_run/training_stats.json` and the
+evaluator's `evaluation` / `blessing` outputs the same way.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable, Dict, List, Optional
+
+from tfx import v1 as tfx
+from tfx.types import standard_artifacts
+
+from components import text_example_gen, word2vec_evaluator
+from pipelines import report
+from pipelines.config import TextPipelineConfig
+from pipelines.image_pipeline import node_ids
+
+PREPROCESSING_FN = "trainer.text_preprocessing.preprocessing_fn"
+RUN_FN = "trainer.word2vec_run.run_fn"
+# Per-model defaults the config does not override (gensim's defaults: CBOW alpha 0.05).
+MODEL_DEFAULTS: Dict[str, Dict] = {"skipgram": {}, "cbow": {"learning_rate": 0.05}}
+
+
+def trainer_config(config: TextPipelineConfig, model: str) -> Dict:
+    """The Trainer's custom_config: trainer.word2vec.Word2VecConfig fields."""
+    custom = {"model": model, "embedding_dim": config.embedding_dim,
+              "window": config.window, "loss": config.loss, **MODEL_DEFAULTS[model]}
+    for key, value in (("epochs", config.epochs), ("batch_size", config.batch_size),
+                       ("num_sampled", config.num_sampled),
+                       ("learning_rate", config.learning_rate)):
+        if value is not None:
+            custom[key] = value
+    return custom
+
+
+def create_pipeline(config: TextPipelineConfig, data_dir: str,
+                    metadata_connection_config=None,
+                    beam_args: Optional[List[str]] = None) -> tfx.dsl.Pipeline:
+    config.validate_models()
+    example_gen = text_example_gen.create(data_dir, fmt=config.text_format,
+                                          max_tokens=config.max_tokens_per_example)
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.SchemaGen(
+        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        custom_config={"min_count": config.min_count, "max_size": config.max_vocab_size})
+    components = [example_gen, statistics_gen, schema_gen, example_validator, transform]
+
+    for model in config.models:
+        ids = node_ids(model)
+        trainer = tfx.components.Trainer(
+            run_fn=RUN_FN,
+            examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            schema=schema_gen.outputs["schema"],
+            custom_config=trainer_config(config, model)).with_id(ids["trainer"])
+        # Baseline = the latest model of *this* Trainer that *this* evaluator blessed.
+        baseline = tfx.dsl.Resolver(
+            strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+            model=tfx.dsl.Channel(type=standard_artifacts.Model,
+                                  producer_component_id=ids["trainer"], output_key="model"),
+            model_blessing=tfx.dsl.Channel(type=standard_artifacts.ModelBlessing,
+                                           producer_component_id=ids["evaluator"],
+                                           output_key="blessing"),
+        ).with_id(ids["baseline"])
+        evaluator = word2vec_evaluator.Word2VecEvaluator(
+            examples=example_gen.outputs["examples"],
+            model=trainer.outputs["model"],
+            baseline_model=baseline.outputs["model"],
+            thresholds=config.evaluator_thresholds(),
+            max_eval_tokens=config.max_eval_tokens,
+        ).with_id(ids["evaluator"])
+        pusher = tfx.components.Pusher(
+            model=trainer.outputs["model"],
+            model_blessing=evaluator.outputs["blessing"],
+            push_destination=tfx.proto.PushDestination(
+                filesystem=tfx.proto.PushDestination.Filesystem(
+                    base_directory=os.path.join(config.serving_root,
+                                                config.serving_model_name(model)))),
+        ).with_id(ids["pusher"])
+        components += [trainer, baseline, evaluator, pusher]
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.name,
+        pipeline_root=config.pipeline_root,
+        components=components,
+        enable_cache=config.enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(beam_args if beam_args is not None else config.beam_args),
+    )
+
+
+def run_text_pipeline(config: TextPipelineConfig,
+                      echo: Callable[[str], None] = print) -> report.RunReport:
+    """Runs the text pipeline with LocalDagRunner (mirrors local_runner.run_image_pipeline)."""
+    # Imported here: local_runner imports the image pipeline, not this module.
+    from pipelines.local_runner import PipelineRunError, _root_cause  # pylint: disable=import-outside-toplevel
+    from pipelines.progress import ComponentProgress  # pylint: disable=import-outside-toplevel
+
+    config.validate_models()
+    data_dir = config.resolve_data_dir()
+    for d in (config.pipeline_root, os.path.dirname(config.metadata_path),
+              config.serving_root, os.path.join(config.workspace, "logs")):
+        os.makedirs(d, exist_ok=True)
+    connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(
+        config.metadata_path)
+    pipeline = create_pipeline(config, data_dir, connection)
+    log_path = os.path.join(config.workspace, "logs",
+                            f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}.log")
+    echo(f"pipeline {config.name}: data {data_dir}")
+    echo(f"  models {', '.join(config.models)}; full log {log_path}")
+    with ComponentProgress(log_path, echo) as progress:
+        try:
+            tfx.orchestration.LocalDagRunner().run(pipeline)
+        except Exception as e:  # pylint: disable=broad-except
+            raise PipelineRunError(progress.current, _root_cause(e), log_path) from e
+    return report.latest_run(config.metadata_path, config.name, list(config.models))
+
+
+def format_summary(result: report.RunReport) -> str:
+    """Like report.format_summary, with the word-vector scores instead of accuracy."""
+    lines = [f"run {result.run_id}:"]
+    for m in result.models:
+        metrics = None
+        ev = result.nodes.get(node_ids(m.model)["evaluator"])
+        if ev and ev.outputs.get("evaluation"):
+            try:
+                metrics = word2vec_evaluator.read_metrics(ev.outputs["evaluation"][0].uri)
+            except Exception:  # pylint: disable=broad-except
+                metrics = None
+        scores = "no scores"
+        if metrics:
+            c = metrics["candidate"]
+            scores = (f"WS353 rho {c['ws353_spearman']:.3f} (OOV {c['ws353_oov_rate']:.0%}), "
+                      f"analogy {c['analogy_accuracy']:.3f} (coverage "
+                      f"{c['analogy_coverage']:.0%}), held-out loss {c['heldout_loss']:.3f}")
+        bless = {True: "blessed", False: "NOT blessed", None: "not evaluated"}[m.blessed]
+        base = "vs last blessed" if m.baseline_uri else "no baseline"
+        where = m.pushed_path or "not pushed"
+        lines.append(f"  {m.model:<9} {scores}  {bless} ({base})  -> {where}")
+    return "\n".join(lines)

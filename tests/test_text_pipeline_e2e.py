@@ -1,0 +1,58 @@
+"""End to end: the text pipeline on a small Wikipedia dump with LocalDagRunner."""
+import bz2
+import glob
+import json
+import os
+from xml.sax.saxutils import escape
+
+import pytest
+import tensorflow as tf
+
+from components import datasets, text_corpora
+from pipelines import text_pipeline
+from pipelines.config import TextPipelineConfig
+
+
+def small_dump(folder, n_chunks=6):
+    """~6,000 tokens of real article text from the embedded excerpt, as a tiny dump."""
+    chunks = []
+    for chunk in text_corpora.read_corpus(datasets.embedded_wiki(str(folder / "cache"))):
+        chunks.append(chunk)
+        if len(chunks) == n_chunks:
+            break
+    pages = "".join(f"<page><title>{escape(c.doc)} {c.index}</title><ns>0</ns><revision>"
+                    f"<text>{' '.join(c.tokens)}</text></revision></page>" for c in chunks)
+    data = folder / "wiki"
+    data.mkdir()
+    (data / "small.xml.bz2").write_bytes(bz2.compress(f"<mediawiki>{pages}</mediawiki>".encode()))
+    return str(data)
+
+
+@pytest.mark.e2e
+def test_text_pipeline_pushes_servable_models(tmp_path, workspace):
+    config = TextPipelineConfig(
+        data_dir=small_dump(tmp_path), workspace=workspace, models=("skipgram", "cbow"),
+        max_tokens_per_example=100, epochs=1, batch_size=256, embedding_dim=16,
+        num_sampled=8, min_count=2,
+        min_ws353_spearman=None, min_analogy_accuracy=None)
+    result = text_pipeline.run_text_pipeline(config, echo=lambda _: None)
+    states = {n.node_id: n.state for n in result.nodes.values()}
+    assert all(s == "COMPLETE" for s in states.values()), states
+    for m in result.models:
+        assert m.blessed and m.pushed_path, m
+        assert m.training_stats["train_tokens"] > 3000 and m.training_stats["vocab_size"] > 50
+        pushed = glob.glob(os.path.join(workspace, "serving", f"text_{m.model}", "*"))
+        assert len(pushed) == 1 and pushed[0] == m.pushed_path.rstrip("/")
+        loaded = tf.saved_model.load(pushed[0])
+        assert {"serving_default", "embed", "nearest"} <= set(loaded.signatures)
+        out = loaded.signatures["embed"](words=tf.constant(["the", "qqqq"]))
+        assert out["vectors"].shape == (2, 16)
+        assert out["in_vocabulary"].numpy().tolist() == [True, False]
+        near = loaded.signatures["nearest"](words=tf.constant(["the"]), k=tf.constant(3))
+        assert near["neighbours"].shape == (1, 3) and near["scores"].shape == (1, 3)
+        run_dir = os.path.dirname(m.training_stats and glob.glob(os.path.join(
+            workspace, "pipelines", config.name, f"Trainer.{m.model}", "model_run", "*",
+            "training_stats.json"))[0])
+        assert os.path.exists(os.path.join(run_dir, "projector", "vectors.tsv"))
+    summary = text_pipeline.format_summary(result)
+    assert "WS353 rho" in summary and "blessed" in summary
