@@ -8,6 +8,21 @@ from typing import List, Optional
 from trainer import tf_env  # noqa: F401  (before TensorFlow)
 
 
+# Kept literal so `classics --help` needs no TensorFlow import; a test checks they match.
+IMAGE_CORPUS_NAMES = ["mnist", "cifar10", "folder"]
+DATASET_NAMES = ["mnist", "cifar10", "text8", "ptb"]
+
+
+def _image_size(value: str):
+    try:
+        h, w, c = (int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HxWxC, e.g. 32x32x3, got {value!r}")
+    if c not in (1, 3):
+        raise argparse.ArgumentTypeError("channels must be 1 or 3")
+    return (h, w, c)
+
+
 def _models(value: str) -> List[str]:
     return [m.strip() for m in value.split(",") if m.strip()]
 
@@ -17,7 +32,9 @@ def _cmd_run(args) -> int:
     from pipelines.config import PipelineConfig  # pylint: disable=import-outside-toplevel
     from trainer import registry  # pylint: disable=import-outside-toplevel
 
-    config = PipelineConfig(corpus=args.corpus, data_dir=args.data)
+    config = PipelineConfig(corpus=args.corpus, data_dir=args.data,
+                            image_shape=args.image_size, resize=not args.no_resize,
+                            on_bad_file=args.on_bad_file)
     if args.models:
         config.models = args.models
     registry.resolve(config.models)  # fail on a typo before anything runs
@@ -124,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a pipeline locally (LocalDagRunner)")
-    run.add_argument("corpus", choices=["mnist"], help="which corpus/pipeline")
+    run.add_argument("corpus", choices=IMAGE_CORPUS_NAMES, help="which corpus/pipeline")
     run.add_argument("--models", type=_models, help="comma-separated model names")
     run.add_argument("--data", help="data folder (default: the embedded data)")
     run.add_argument("--workspace", help="pipeline root, metadata, serving (default ./workspace"
@@ -133,17 +150,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-size", type=int, help="override every model's batch size")
     run.add_argument("--min-accuracy", type=float, help="override the Evaluator's bar")
     run.add_argument("--no-cache", action="store_true", help="re-run every component")
+    run.add_argument("--image-size", type=_image_size,
+                     help="folder corpus: HxWxC to convert images to (default 32x32x3)")
+    run.add_argument("--no-resize", action="store_true",
+                     help="folder corpus: refuse images of another size instead of resizing")
+    run.add_argument("--on-bad-file", choices=["skip", "error"], default="skip",
+                     help="folder corpus: skip (count and log) or stop on unreadable files")
     run.set_defaults(func=_cmd_run)
 
     data = sub.add_parser("data", help="corpus downloads")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     fetch = data_sub.add_parser("fetch", help="download a corpus with checksum checks")
-    fetch.add_argument("dataset", choices=["mnist"])
+    fetch.add_argument("dataset", choices=DATASET_NAMES)
     fetch.add_argument("--dest", help="target folder (default <workspace>/data/<dataset>)")
     fetch.add_argument("--base-url", help="mirror to download from")
     fetch.set_defaults(func=_cmd_fetch)
     comp = sub.add_parser("compile", help="compile to Kubeflow Pipelines v2 IR (one per model)")
-    comp.add_argument("corpus", choices=["mnist"])
+    comp.add_argument("corpus", choices=IMAGE_CORPUS_NAMES)
     comp.add_argument("--models", type=_models, help="comma-separated model names")
     comp.add_argument("--image", default="tfx-classics:latest", help="pipeline image")
     comp.add_argument("--output-dir", default="build/kfp", help="where the YAML files go")

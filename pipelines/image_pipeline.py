@@ -61,7 +61,7 @@ def create_pipeline(config: PipelineConfig, data_dir: str,
     """The pipeline for `config`. `trainer_resources` (a KFP ResourceSpec) is set on every
     Trainer when compiling for Kubeflow; local runs leave it None."""
     resources = trainer_resources
-    corpus = config.image_corpus()
+    corpus = config.image_corpus().for_data(data_dir)
     specs = registry.resolve(config.models)
 
     example_gen = corpus.make_example_gen(data_dir)

@@ -12,6 +12,7 @@ from typing import Dict, List, Optional
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from components.image_folder_example_gen import SKIPPED_FILES_FILE, SKIPPED_FILES_PROPERTY
 from pipelines.image_pipeline import ACCURACY, node_ids
 from trainer.run import STATS_FILE
 
@@ -42,6 +43,22 @@ class RunReport:
     run_id: str
     nodes: Dict[str, NodeRun]
     models: List[ModelResult]
+
+    def skipped_files(self) -> Optional[int]:
+        """Input files the ExampleGen skipped as unreadable (None: not applicable)."""
+        for node in self.nodes.values():
+            for art in node.outputs.get("examples", []):
+                if node.node_id.endswith("ExampleGen"):
+                    value = _prop(art, SKIPPED_FILES_PROPERTY)
+                    if value is not None:
+                        return int(value)
+        return None
+
+    def examples_uri(self) -> Optional[str]:
+        for node in self.nodes.values():
+            if node.node_id.endswith("ExampleGen") and node.outputs.get("examples"):
+                return node.outputs["examples"][0].uri
+        return None
 
 
 def _store(metadata_path: str) -> metadata_store.MetadataStore:
@@ -146,6 +163,10 @@ def _model_result(nodes: Dict[str, NodeRun], model: str) -> ModelResult:
 
 def format_summary(report: RunReport) -> str:
     lines = [f"run {report.run_id}:"]
+    skipped = report.skipped_files()
+    if skipped is not None:
+        lines.append(f"  ingest: {skipped} file(s) skipped as unreadable"
+                     + (f" (see {report.examples_uri()}/{SKIPPED_FILES_FILE})" if skipped else ""))
     for m in report.models:
         acc = f"{m.accuracy:.4f}" if m.accuracy is not None else "n/a"
         bless = {True: "blessed", False: "NOT blessed", None: "not evaluated"}[m.blessed]

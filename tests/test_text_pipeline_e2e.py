@@ -34,7 +34,8 @@ def test_text_pipeline_pushes_servable_models(tmp_path, workspace):
         data_dir=small_dump(tmp_path), workspace=workspace, models=("skipgram", "cbow"),
         max_tokens_per_example=100, epochs=1, batch_size=256, embedding_dim=16,
         num_sampled=8, min_count=2,
-        min_ws353_spearman=None, min_analogy_accuracy=None)
+        # ~6,000 tokens: WS353 words are mostly OOV, so only the plumbing is gated here.
+        ws353_bars={"skipgram": None, "cbow": None}, min_analogy_accuracy=None)
     result = text_pipeline.run_text_pipeline(config, echo=lambda _: None)
     states = {n.node_id: n.state for n in result.nodes.values()}
     assert all(s == "COMPLETE" for s in states.values()), states

@@ -6,15 +6,17 @@ Signatures (all return `class_ids` int64 [N] and `probabilities` float32 [N, cla
 - `serving_images(images: uint8[N, H, W] or [N, H, W, C])`: raw pixels, so a REST client
   can send an image without building a tf.Example.
 Both run the Transform graph embedded in the model, so training/serving skew is impossible.
+Models of folder corpora also return `class_names` (string [N]), from the class-name
+vocabulary the Transform recorded.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import List, Optional, Sequence
 
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer.features import IMAGE_KEY, LABEL_KEY
+from trainer.features import CLASS_NAMES_VOCAB, IMAGE_KEY, LABEL_KEY
 
 SERVING_IMAGES = "serving_images"
 
@@ -25,6 +27,15 @@ def image_signature_shape(image_shape: Sequence[int]):
     return [None, h, w] if c == 1 else [None, h, w, c]
 
 
+def class_names(tft_output: tft.TFTransformOutput) -> Optional[List[str]]:
+    """Class names by id (sorted names, as the folder ExampleGen numbers them), or None."""
+    try:
+        vocab = tft_output.vocabulary_by_name(CLASS_NAMES_VOCAB)
+    except (ValueError, KeyError, tf.errors.NotFoundError):
+        return None
+    return sorted(v.decode() if isinstance(v, bytes) else v for v in vocab)
+
+
 def build_signatures(model: tf.keras.Model, tft_output: tft.TFTransformOutput,
                      image_shape: Sequence[int]):
     # Tracked on the model so the Transform's tables/assets are saved with it (TFT #237).
@@ -33,13 +44,19 @@ def build_signatures(model: tf.keras.Model, tft_output: tft.TFTransformOutput,
     raw_spec.pop(LABEL_KEY, None)
     shape = list(image_shape)
     flat = int(shape[0] * shape[1] * shape[2])
+    names = class_names(tft_output)
+    if names is not None:
+        model.class_name_table = tf.Variable(names, trainable=False, name="class_names")
 
     def predict(transformed):
         images = tf.reshape(transformed[IMAGE_KEY], [-1] + shape)
         logits = tf.cast(model(images, training=False), tf.float32)
         probabilities = tf.nn.softmax(logits, axis=-1)
-        return {"class_ids": tf.argmax(probabilities, axis=-1),
-                "probabilities": probabilities}
+        class_ids = tf.argmax(probabilities, axis=-1)
+        out = {"class_ids": class_ids, "probabilities": probabilities}
+        if names is not None:
+            out["class_names"] = tf.gather(model.class_name_table, class_ids)
+        return out
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve_examples(serialized):
