@@ -10,6 +10,7 @@ from trainer import tf_env  # noqa: F401  (before TensorFlow)
 
 # Kept literal so `classics --help` needs no TensorFlow import; a test checks they match.
 IMAGE_CORPUS_NAMES = ["mnist", "cifar10", "folder"]
+RUN_CORPUS_NAMES = IMAGE_CORPUS_NAMES + ["text"]
 DATASET_NAMES = ["mnist", "cifar10", "text8", "ptb"]
 
 
@@ -32,6 +33,9 @@ def _cmd_run(args) -> int:
     from pipelines.config import PipelineConfig  # pylint: disable=import-outside-toplevel
     from trainer import registry  # pylint: disable=import-outside-toplevel
 
+    if args.corpus == "text":
+        return _run_text(args)
+
     config = PipelineConfig(corpus=args.corpus, data_dir=args.data,
                             image_shape=args.image_size, resize=not args.no_resize,
                             on_bad_file=args.on_bad_file)
@@ -51,6 +55,28 @@ def _cmd_run(args) -> int:
         print(f"       full log: {e.log_path}", file=sys.stderr)
         return 1
     print(report.format_summary(result))
+    return 0
+
+
+def _run_text(args) -> int:
+    from pipelines import local_runner, text_pipeline  # pylint: disable=import-outside-toplevel
+    from pipelines.config import TextPipelineConfig  # pylint: disable=import-outside-toplevel
+
+    config = TextPipelineConfig(data_dir=args.data)
+    if args.models:
+        config.models = args.models
+    config.validate_models()
+    if args.workspace:
+        config.workspace = args.workspace
+    config.epochs, config.batch_size = args.epochs, args.batch_size
+    config.enable_cache = not args.no_cache
+    try:
+        result = text_pipeline.run_text_pipeline(config)
+    except local_runner.PipelineRunError as e:
+        print(f"error: {e}", file=sys.stderr)
+        print(f"       full log: {e.log_path}", file=sys.stderr)
+        return 1
+    print(text_pipeline.format_summary(result))
     return 0
 
 
@@ -141,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a pipeline locally (LocalDagRunner)")
-    run.add_argument("corpus", choices=IMAGE_CORPUS_NAMES, help="which corpus/pipeline")
+    run.add_argument("corpus", choices=RUN_CORPUS_NAMES,
+                     help="which corpus/pipeline (text: word2vec on text corpora)")
     run.add_argument("--models", type=_models, help="comma-separated model names")
     run.add_argument("--data", help="data folder (default: the embedded data)")
     run.add_argument("--workspace", help="pipeline root, metadata, serving (default ./workspace"
