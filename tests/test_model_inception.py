@@ -22,11 +22,10 @@ def _learnable_batch(n=32, size=16, channels=1, classes=4, seed=0):
     return x, y.astype(np.int64)
 
 
-def _inbound(model, layer_name):
-    for cfg in model.get_config()["layers"]:
-        if cfg["name"] == layer_name:
-            return [node[0] for node in cfg["inbound_nodes"][0]]
-    raise KeyError(layer_name)
+def _inbound(model):
+    """layer name -> names of the layers feeding it, for a functional model."""
+    return {cfg["name"]: [node[0] for node in cfg["inbound_nodes"][0]]
+            for cfg in model.get_config()["layers"] if cfg["inbound_nodes"]}
 
 
 def _module_model(b1, b2, b3, pool, n, in_channels=7, size=9):
@@ -40,7 +39,7 @@ def _module_model(b1, b2, b3, pool, n, in_channels=7, size=9):
 def test_module_concatenates_four_branches(b1, b2, b3, pool, n):
     model = _module_model(b1, b2, b3, pool, n)
     assert model.output_shape == (None, 9, 9, b1 + b2[1] + b3[1] + pool)
-    branch_ends = _inbound(model, "m_concat")
+    branch_ends = _inbound(model)["m_concat"]
     assert len(branch_ends) == 4
     ends = [model.get_layer(e.replace("_relu", "_conv")) for e in branch_ends]
     assert [e.filters for e in ends] == [b1, b2[1], b3[1], pool]
@@ -57,18 +56,22 @@ def test_module_uses_factorised_convs_and_a_pooling_branch():
     assert kernels.count((1, 1)) == 4
     pool = model.get_layer("m_b4_pool")
     assert isinstance(pool, layers.AveragePooling2D) and pool.pool_size == (3, 3)
-    assert _inbound(model, "m_b4_1x1_conv") == ["m_b4_pool"]
+    inbound = _inbound(model)
+    assert inbound["m_b4_1x1_conv"] == ["m_b4_pool"]
     # Deep branch order: 1x1, 1xn, nx1, 1xn, nx1.
-    assert _inbound(model, "m_b3_1x5b_conv") == ["m_b3_5x1a_relu"]
-    assert _inbound(model, "m_b3_5x1b_conv") == ["m_b3_1x5b_relu"]
+    assert inbound["m_b3_1x5a_conv"] == ["m_b3_1x1_relu"]
+    assert inbound["m_b3_5x1a_conv"] == ["m_b3_1x5a_relu"]
+    assert inbound["m_b3_1x5b_conv"] == ["m_b3_5x1a_relu"]
+    assert inbound["m_b3_5x1b_conv"] == ["m_b3_1x5b_relu"]
 
 
 def test_every_conv_is_followed_by_batchnorm():
     model = inception.build((32, 32, 3), 10, width=0.25)
     convs = [l.name for l in model.layers if isinstance(l, layers.Conv2D)]
     assert len(convs) > 40
+    inbound = _inbound(model)
     for name in convs:
-        assert _inbound(model, name.replace("_conv", "_bn")) == [name]
+        assert inbound[name.replace("_conv", "_bn")] == [name]
 
 
 @pytest.mark.parametrize("shape,spatial", [((28, 28, 1), [14, 7, 4]), ((32, 32, 3), [16, 8, 4])])
@@ -91,9 +94,13 @@ def test_groups_and_reductions_must_agree():
 def test_training_steps_reduce_loss():
     tf.keras.utils.set_random_seed(0)
     x, y = _learnable_batch()
-    model = inception.build(x.shape[1:], 4, width=0.125, dropout=0.0)
+    # Two groups of one module with a reduction between them: the architecture, kept tiny.
+    model = inception.build(x.shape[1:], 4, width=0.25, dropout=0.0,
+                            groups=[(1, n, w) for _, n, w in inception.DEFAULT_GROUPS[:2]],
+                            reductions=inception.DEFAULT_REDUCTIONS[:1])
     model.compile(tf.keras.optimizers.Adam(1e-2),
-                  tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+                  tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  run_eagerly=True)  # tracing a graph costs more than 15 tiny steps
     losses = [float(model.train_on_batch(x, y)) for _ in range(15)]
     assert losses[-1] < 0.5 * losses[0], losses
 

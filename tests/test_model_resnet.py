@@ -10,12 +10,10 @@ from trainer.models import resnet
 layers = tf.keras.layers
 
 
-def _inbound(model, layer_name):
-    """Names of the layers feeding `layer_name` in a functional model."""
-    for cfg in model.get_config()["layers"]:
-        if cfg["name"] == layer_name:
-            return [node[0] for node in cfg["inbound_nodes"][0]]
-    raise KeyError(layer_name)
+def _inbound(model):
+    """layer name -> names of the layers feeding it, for a functional model."""
+    return {cfg["name"]: [node[0] for node in cfg["inbound_nodes"][0]]
+            for cfg in model.get_config()["layers"] if cfg["inbound_nodes"]}
 
 
 def _learnable_batch(n=32, size=16, channels=1, classes=4, seed=0):
@@ -76,12 +74,16 @@ def test_unit_projects_only_when_shape_changes():
 def test_v1_is_post_activation_and_v2_pre_activation():
     v1 = resnet.build((16, 16, 1), 10, depth=8, base_filters=4, version=1)
     v2 = resnet.build((16, 16, 1), 10, depth=8, base_filters=4, version=2)
-    # v1: the branch's BN feeds the sum and a ReLU follows it.
-    assert "stage1_unit1_bn2" in _inbound(v1, "stage1_unit1_add")
-    assert _inbound(v1, "stage1_unit1_out") == ["stage1_unit1_add"]
-    # v2: the branch's conv feeds the sum; the next unit starts with BN on the raw sum.
-    assert "stage1_unit1_conv2" in _inbound(v2, "stage1_unit1_add")
-    assert _inbound(v2, "stage2_unit1_bn0") == ["stage1_unit1_add"]
+    in1, in2 = _inbound(v1), _inbound(v2)
+    # v1: conv-BN-ReLU, conv-BN; the BN feeds the sum and a ReLU follows the sum.
+    assert in1["stage1_unit1_bn1"] == ["stage1_unit1_conv1"]
+    assert in1["stage1_unit1_add"] == ["stem_relu", "stage1_unit1_bn2"]
+    assert in1["stage1_unit1_out"] == ["stage1_unit1_add"]
+    # v2: BN-ReLU-conv twice; the conv feeds the sum, the next unit's BN takes the raw sum.
+    assert in2["stage1_unit1_bn0"] == ["stem_conv"]
+    assert in2["stage1_unit1_conv1"] == ["stage1_unit1_relu0"]
+    assert in2["stage1_unit1_add"] == ["stem_conv", "stage1_unit1_conv2"]
+    assert in2["stage2_unit1_bn0"] == ["stage1_unit1_add"]
     assert isinstance(v2.get_layer("final_bn"), layers.BatchNormalization)
 
 
@@ -139,7 +141,8 @@ def test_training_steps_reduce_loss(version):
     x, y = _learnable_batch()
     model = resnet.build(x.shape[1:], 4, depth=8, base_filters=4, version=version)
     model.compile(tf.keras.optimizers.Adam(1e-2),
-                  tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+                  tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  run_eagerly=True)  # tracing a graph costs more than 15 tiny steps
     losses = [float(model.train_on_batch(x, y)) for _ in range(15)]
     assert losses[-1] < 0.5 * losses[0], losses
 
