@@ -59,6 +59,7 @@ def main() -> int:
     ap.add_argument("--models", default=",".join(registry.DEFAULT_IMAGE_MODELS))
     ap.add_argument("--baseline-epochs", type=int, default=4,
                     help="epochs of the plain-Keras run (first one excluded from the rate)")
+    ap.add_argument("--epochs", type=int, help="override every model's epochs (pipeline)")
     ap.add_argument("--keep", help="workspace to keep (default: a temp dir, removed)")
     args = ap.parse_args()
     models = [m for m in args.models.split(",") if m]
@@ -66,7 +67,8 @@ def main() -> int:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"TensorFlow {tf.__version__}, devices "
           f"{[d.device_type for d in tf.config.list_logical_devices()]}")
-    config = PipelineConfig(corpus="mnist", models=models, workspace=ws, enable_cache=False)
+    config = PipelineConfig(corpus="mnist", models=models, workspace=ws, enable_cache=False,
+                            epochs=args.epochs)
     t0 = time.perf_counter()
     report = local_runner.run_image_pipeline(config, echo=lambda line: None)
     total = time.perf_counter() - t0

@@ -18,7 +18,6 @@ import tensorflow as tf
 from absl import logging
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 from tfx import v1 as tfx
-from tfx.types import artifact_utils
 
 WARMUP_DIR = "assets.extra"
 WARMUP_FILE = "tf_serving_warmup_requests"

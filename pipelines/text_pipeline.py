@@ -10,7 +10,6 @@ evaluator's `evaluation` / `blessing` outputs the same way.
 from __future__ import annotations
 
 import os
-import time
 from typing import Callable, Dict, List, Optional
 
 from tfx import v1 as tfx
@@ -104,29 +103,12 @@ def create_pipeline(config: TextPipelineConfig, data_dir: str,
 
 def run_text_pipeline(config: TextPipelineConfig,
                       echo: Callable[[str], None] = print) -> report.RunReport:
-    """Runs the text pipeline with LocalDagRunner (mirrors local_runner.run_image_pipeline)."""
+    """Runs the text pipeline with LocalDagRunner (the same runner as the image one)."""
     # Imported here: local_runner imports the image pipeline, not this module.
-    from pipelines.local_runner import PipelineRunError, _root_cause  # pylint: disable=import-outside-toplevel
-    from pipelines.progress import ComponentProgress  # pylint: disable=import-outside-toplevel
+    from pipelines.local_runner import run_pipeline  # pylint: disable=import-outside-toplevel
 
     config.validate_models()
-    data_dir = config.resolve_data_dir()
-    for d in (config.pipeline_root, os.path.dirname(config.metadata_path),
-              config.serving_root, os.path.join(config.workspace, "logs")):
-        os.makedirs(d, exist_ok=True)
-    connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(
-        config.metadata_path)
-    pipeline = create_pipeline(config, data_dir, connection)
-    log_path = os.path.join(config.workspace, "logs",
-                            f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}.log")
-    echo(f"pipeline {config.name}: data {data_dir}")
-    echo(f"  models {', '.join(config.models)}; full log {log_path}")
-    with ComponentProgress(log_path, echo) as progress:
-        try:
-            tfx.orchestration.LocalDagRunner().run(pipeline)
-        except Exception as e:  # pylint: disable=broad-except
-            raise PipelineRunError(progress.current, _root_cause(e), log_path) from e
-    return report.latest_run(config.metadata_path, config.name, list(config.models))
+    return run_pipeline(config, create_pipeline, config.resolve_data_dir(), echo)
 
 
 def format_summary(result: report.RunReport) -> str:

@@ -1,6 +1,5 @@
 """The text readers: cleaning rules, chunk bounds, layouts, and loud failures on bad input."""
 import bz2
-import os
 import zipfile
 
 import pytest

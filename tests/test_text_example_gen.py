@@ -1,7 +1,6 @@
 """TextExampleGen run through its executor: bounded chunks, splits, metadata, failures."""
 import bz2
 import glob
-import gzip
 import http.server
 import os
 import threading

@@ -1,7 +1,6 @@
 """End to end: the text pipeline on a small Wikipedia dump with LocalDagRunner."""
 import bz2
 import glob
-import json
 import os
 from xml.sax.saxutils import escape
 

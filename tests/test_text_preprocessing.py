@@ -1,7 +1,6 @@
 """The vocabulary Transform: frequency ranking, min count, max size, OOV bucket, counts."""
 import os
 
-import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
