@@ -55,7 +55,13 @@ def serialize(image: np.ndarray, label: int) -> bytes:
 
 def split_patterns(input_base: str) -> Dict[str, str]:
     """Input split name -> glob relative to input_base: train/eval, or `single` when
-    there is no test batch (then hash-split)."""
+    there is no test batch (then hash-split). A folder not visible here (a cluster volume
+    when compiling for Kubeflow) is assumed to hold what `classics data fetch cifar10`
+    writes: cifar-10-batches-bin/ with the five data batches and the test batch."""
+    if not os.path.isdir(input_base):
+        prefix = cifar_format.BATCHES_DIR + "/"
+        return {"train": prefix + cifar_format.TRAIN_PATTERN,
+                "eval": prefix + cifar_format.TEST_PATTERN}
     folder = cifar_format.batches_dir(input_base)
     rel = os.path.relpath(folder, input_base)
     prefix = "" if rel == "." else rel + "/"

@@ -12,8 +12,9 @@ that stamped model, and the stock Pusher pushes it from there.
 # No `from __future__ import annotations`: @component reads the annotations at runtime.
 
 import os
-from typing import List
+from typing import Any, Dict, List, Optional
 
+import numpy as np
 import tensorflow as tf
 from absl import logging
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
@@ -37,13 +38,26 @@ def read_eval_examples(examples_uri: str, split: str, count: int) -> List[bytes]
     return [r.numpy() for r in ds]
 
 
-def warmup_log(model_name: str, signature: str, serialized: List[bytes]
-               ) -> prediction_log_pb2.PredictionLog:
+def warmup_log(model_name: str, signature: str, serialized: List[bytes] = None,
+               inputs: Optional[Dict[str, Any]] = None) -> prediction_log_pb2.PredictionLog:
+    """One TF Serving warm-up record: a PredictRequest for `signature` with either
+    serialized tf.Examples (the `examples` input) or the given named inputs."""
     request = predict_pb2.PredictRequest(
         model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature))
-    request.inputs[EXAMPLES_INPUT].CopyFrom(tf.make_tensor_proto(serialized, dtype=tf.string))
+    for name, value in (inputs or {EXAMPLES_INPUT: np.array(serialized, dtype=object)}).items():
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
     return prediction_log_pb2.PredictionLog(
         predict_log=prediction_log_pb2.PredictLog(request=request))
+
+
+def write_warmup(model_dir: str, logs: List[prediction_log_pb2.PredictionLog]) -> str:
+    """Writes `<model_dir>/assets.extra/tf_serving_warmup_requests` (TFRecord of logs)."""
+    tf.io.gfile.makedirs(os.path.join(model_dir, WARMUP_DIR))
+    path = os.path.join(model_dir, WARMUP_DIR, WARMUP_FILE)
+    with tf.io.TFRecordWriter(path) as writer:
+        for log in logs:
+            writer.write(log.SerializeToString())
+    return path
 
 
 def check_signature(model_dir: str, signature: str, serialized: List[bytes]) -> dict:
@@ -85,9 +99,7 @@ def stamp_model(model_dir: str, stamped_dir: str, log: prediction_log_pb2.Predic
         tf.io.gfile.makedirs(dst_dir)
         for f in files:
             tf.io.gfile.copy(os.path.join(src_dir, f), os.path.join(dst_dir, f), overwrite=True)
-    tf.io.gfile.makedirs(os.path.join(tmp, WARMUP_DIR))
-    with tf.io.TFRecordWriter(os.path.join(tmp, WARMUP_DIR, WARMUP_FILE)) as writer:
-        writer.write(log.SerializeToString())
+    write_warmup(tmp, [log])
     tf.io.gfile.rename(tmp, stamped_dir, overwrite=True)
     return stamped_dir
 

@@ -130,10 +130,16 @@ def create(input_base: str, fmt: str = "auto",
            max_line_bytes: int = text_corpora.DEFAULT_MAX_LINE_BYTES,
            eval_hash_buckets: int = 1, train_hash_buckets: int = 9) -> TextExampleGen:
     """Builds the component for `input_base` (layout detected unless `fmt` is given)."""
-    fmt = text_corpora.detect_format(input_base) if fmt == "auto" else fmt
+    visible = os.path.isdir(input_base)  # not when compiling for a cluster volume
+    if fmt == "auto":
+        if not visible:
+            raise ValueError(f"{input_base}: folder not visible here, so its layout cannot "
+                             "be detected: give the text format (text8|ptb|wikipedia|plaintext)")
+        fmt = text_corpora.detect_format(input_base)
     patterns = text_corpora.file_patterns(fmt)
     for pattern in patterns.values():  # fail at pipeline construction on a wrong folder
-        text_corpora.corpus_files(input_base, pattern, fmt)
+        if visible:
+            text_corpora.corpus_files(input_base, pattern, fmt)
     input_config = example_gen_pb2.Input(splits=[
         example_gen_pb2.Input.Split(name=name, pattern=pattern)
         for name, pattern in patterns.items()])

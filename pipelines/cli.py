@@ -100,10 +100,17 @@ def _cmd_compile(args) -> int:
     from pipelines.config import PipelineConfig  # pylint: disable=import-outside-toplevel
     from trainer import registry  # pylint: disable=import-outside-toplevel
 
-    config = PipelineConfig(corpus=args.corpus)
-    if args.models:
-        config.models = args.models
-    registry.resolve(config.models)
+    if args.corpus == "text":
+        from pipelines.config import TextPipelineConfig  # pylint: disable=import-outside-toplevel
+        config = TextPipelineConfig(text_format=args.text_format)
+        if args.models:
+            config.models = args.models
+        config.validate_models()
+    else:
+        config = PipelineConfig(corpus=args.corpus)
+        if args.models:
+            config.models = args.models
+        registry.resolve(config.models)
     config.epochs, config.batch_size = args.epochs, args.batch_size
     settings = kubeflow_runner.KubeflowSettings(
         image=args.image, gpu_count=args.gpus, gpu_type=args.gpu_type,
@@ -193,7 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--base-url", help="mirror to download from")
     fetch.set_defaults(func=_cmd_fetch)
     comp = sub.add_parser("compile", help="compile to Kubeflow Pipelines v2 IR (one per model)")
-    comp.add_argument("corpus", choices=IMAGE_CORPUS_NAMES)
+    comp.add_argument("corpus", choices=RUN_CORPUS_NAMES)
+    comp.add_argument("--text-format", default="wikipedia",
+                      choices=["text8", "ptb", "wikipedia", "plaintext"],
+                      help="text: layout of the corpus folder on the cluster volume")
     comp.add_argument("--models", type=_models, help="comma-separated model names")
     comp.add_argument("--image", default="tfx-classics:latest", help="pipeline image")
     comp.add_argument("--output-dir", default="build/kfp", help="where the YAML files go")

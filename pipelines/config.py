@@ -95,6 +95,9 @@ class PipelineConfig:
     image_shape: Optional[Tuple[int, int, int]] = None
     resize: bool = True
     on_bad_file: str = "skip"
+    # The TF Serving model repository, when it is not <workspace>/serving (e.g. the
+    # cluster volume the Pusher writes to on Kubeflow).
+    serving_root_override: Optional[str] = None
 
     @property
     def name(self) -> str:
@@ -110,7 +113,7 @@ class PipelineConfig:
 
     @property
     def serving_root(self) -> str:
-        return os.path.join(self.workspace, "serving")
+        return self.serving_root_override or os.path.join(self.workspace, "serving")
 
     @property
     def cache_dir(self) -> str:

@@ -54,22 +54,20 @@ class KubeflowSettings:
         return spec
 
 
-@dataclasses.dataclass
-class ClusterPipelineConfig(PipelineConfig):
-    """PipelineConfig whose serving root is the cluster's model volume, not workspace/."""
-    cluster_serving_root: str = DEFAULT_CLUSTER_MODELS
-
-    @property
-    def serving_root(self) -> str:  # type: ignore[override]
-        return self.cluster_serving_root
-
-
 def cluster_config(base: PipelineConfig, model: str, settings: KubeflowSettings
-                   ) -> ClusterPipelineConfig:
-    fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(PipelineConfig)}
-    fields.update(models=[model], workspace=settings.workspace,
-                  pipeline_name=f"classics-{base.corpus}-{model}", beam_args=settings.beam_args)
-    return ClusterPipelineConfig(cluster_serving_root=settings.serving_root, **fields)
+                   ) -> PipelineConfig:
+    """`base` for one model, with the cluster's volumes and Beam args."""
+    return dataclasses.replace(
+        base, models=[model], workspace=settings.workspace, beam_args=settings.beam_args,
+        pipeline_name=f"classics-{base.corpus}-{model}",
+        serving_root_override=settings.serving_root)
+
+
+def pipeline_factory(config: PipelineConfig):
+    if config.corpus == "text":
+        from pipelines import text_pipeline  # pylint: disable=import-outside-toplevel
+        return text_pipeline.create_pipeline
+    return image_pipeline.create_pipeline
 
 
 def compile_pipelines(base: PipelineConfig, settings: KubeflowSettings, data_dir: str,
@@ -79,7 +77,7 @@ def compile_pipelines(base: PipelineConfig, settings: KubeflowSettings, data_dir
     written = []
     for model in base.models:
         config = cluster_config(base, model, settings)
-        pipeline = image_pipeline.create_pipeline(
+        pipeline = pipeline_factory(config)(
             config, data_dir, metadata_connection_config=None,
             beam_args=config.beam_args, trainer_resources=settings.trainer_resources())
         filename = f"{config.name}.yaml"

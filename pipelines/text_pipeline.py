@@ -42,7 +42,10 @@ def trainer_config(config: TextPipelineConfig, model: str) -> Dict:
 
 def create_pipeline(config: TextPipelineConfig, data_dir: str,
                     metadata_connection_config=None,
-                    beam_args: Optional[List[str]] = None) -> tfx.dsl.Pipeline:
+                    beam_args: Optional[List[str]] = None,
+                    trainer_resources=None) -> tfx.dsl.Pipeline:
+    """`trainer_resources` (a KFP ResourceSpec) is set on every Trainer when compiling for
+    Kubeflow; local runs leave it None."""
     config.validate_models()
     example_gen = text_example_gen.create(data_dir, fmt=config.text_format,
                                           max_tokens=config.max_tokens_per_example)
@@ -65,6 +68,8 @@ def create_pipeline(config: TextPipelineConfig, data_dir: str,
             transform_graph=transform.outputs["transform_graph"],
             schema=schema_gen.outputs["schema"],
             custom_config=trainer_config(config, model)).with_id(ids["trainer"])
+        if trainer_resources is not None:
+            trainer.with_platform_config(trainer_resources)
         # Baseline = the latest model of *this* Trainer that *this* evaluator blessed.
         baseline = tfx.dsl.Resolver(
             strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,

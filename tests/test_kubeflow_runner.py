@@ -125,3 +125,28 @@ def test_submit_without_endpoint_is_refused(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("KFP_HOST", raising=False)
     assert cli.main(["submit", str(tmp_path / "x.yaml")]) == 2
     assert "KFP_HOST" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("corpus,model,extra", [
+    ("cifar10", "resnet20", []),
+    ("folder", "nin", ["--data", "FOLDER"]),
+    ("text", "skipgram", ["--text-format", "wikipedia"]),
+])
+def test_every_pipeline_compiles(tmp_path, capsys, corpus, model, extra):
+    if "FOLDER" in extra:  # class folders must be visible to count the classes
+        from tests.image_fixtures import write_png_folder
+        extra = ["--data", write_png_folder(str(tmp_path / "pets"), ["a", "b"], 2)]
+    rc = cli.main(["compile", corpus, "--models", model, "--image", IMAGE,
+                   "--output-dir", str(tmp_path / "out")] + extra)
+    assert rc == 0, capsys.readouterr().err
+    with open(tmp_path / "out" / f"classics-{corpus}-{model}.yaml") as f:
+        spec = pipeline_spec_pb2.PipelineSpec()
+        json_format.ParseDict(yaml.safe_load(f), spec)
+    tasks = set(spec.root.dag.tasks)
+    assert {f"Trainer.{model}", f"Evaluator.{model}", f"Pusher.{model}", "Transform"} <= tasks
+    trainer = _executors(spec)[f"Trainer.{model}_executor"]["container"]
+    assert trainer["image"] == IMAGE and trainer["resources"]["accelerator"]["count"] == "1"
+    pusher = spec.root.dag.tasks[f"Pusher.{model}"]
+    dest = json.loads(pusher.inputs.parameters["push_destination"].runtime_value
+                      .constant_value.string_value)
+    assert dest["filesystem"]["base_directory"] == f"/models/{corpus}_{model}"

@@ -6,6 +6,7 @@ from xml.sax.saxutils import escape
 
 import pytest
 import tensorflow as tf
+from tensorflow_serving.apis import prediction_log_pb2
 
 from components import datasets, text_corpora
 from pipelines import text_pipeline
@@ -50,6 +51,17 @@ def test_text_pipeline_pushes_servable_models(tmp_path, workspace):
         assert out["in_vocabulary"].numpy().tolist() == [True, False]
         near = loaded.signatures["nearest"](words=tf.constant(["the"]), k=tf.constant(3))
         assert near["neighbours"].shape == (1, 3) and near["scores"].shape == (1, 3)
+        # Warm-up requests for TF Serving are in the pushed model and replay cleanly.
+        warmup = os.path.join(pushed[0], "assets.extra", "tf_serving_warmup_requests")
+        signatures_replayed = set()
+        for record in tf.data.TFRecordDataset(warmup):
+            request = prediction_log_pb2.PredictionLog.FromString(
+                record.numpy()).predict_log.request
+            assert request.model_spec.name == f"text_{m.model}"
+            fn = loaded.signatures[request.model_spec.signature_name]
+            fn(**{k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()})
+            signatures_replayed.add(request.model_spec.signature_name)
+        assert signatures_replayed == {"serving_default", "nearest"}
         run_dir = os.path.dirname(m.training_stats and glob.glob(os.path.join(
             workspace, "pipelines", config.name, f"Trainer.{m.model}", "model_run", "*",
             "training_stats.json"))[0])

@@ -32,6 +32,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 
+from components import servability_check
 from trainer import strategy as strategy_lib, word2vec
 from trainer.text_preprocessing import IDS_KEY, read_vocabulary
 
@@ -148,6 +149,13 @@ def export(model: word2vec.Word2VecModel, cfg: word2vec.Word2VecConfig, vocab_fi
     with tf.io.gfile.GFile(os.path.join(extra, CONFIG_FILE), "w") as f:
         json.dump({"config": dataclasses.asdict(cfg), "vocab_size": model.vocab_size}, f,
                   indent=2)
+    # TF Serving replays these at load time, so the first real request is not the slow one.
+    name, sample = f"text_{cfg.model}", list(words[:8])
+    servability_check.write_warmup(export_dir, [
+        servability_check.warmup_log(name, "serving_default", inputs={"words": sample}),
+        servability_check.warmup_log(name, SIGNATURE_NEAREST,
+                                     inputs={"words": sample, "k": np.int32(5)}),
+    ])
     return export_dir
 
 
