@@ -46,6 +46,7 @@ def _cmd_run(args) -> int:
         config.workspace = args.workspace
     config.epochs, config.batch_size = args.epochs, args.batch_size
     config.enable_cache = not args.no_cache
+    config.mixed_precision = args.mixed_precision
     if args.min_accuracy is not None:
         config.min_accuracy = args.min_accuracy
     try:
@@ -112,6 +113,7 @@ def _cmd_compile(args) -> int:
             config.models = args.models
         registry.resolve(config.models)
     config.epochs, config.batch_size = args.epochs, args.batch_size
+    config.mixed_precision = args.mixed_precision
     settings = kubeflow_runner.KubeflowSettings(
         image=args.image, gpu_count=args.gpus, gpu_type=args.gpu_type,
         trainer_cpu=args.trainer_cpu, trainer_memory_gb=args.trainer_memory_gb,
@@ -184,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-size", type=int, help="override every model's batch size")
     run.add_argument("--min-accuracy", type=float, help="override the Evaluator's bar")
     run.add_argument("--no-cache", action="store_true", help="re-run every component")
+    run.add_argument("--mixed-precision", action="store_true",
+                     help="train in mixed_float16 when a GPU is present (ignored on CPU)")
     run.add_argument("--image-size", type=_image_size,
                      help="folder corpus: HxWxC to convert images to (default 32x32x3)")
     run.add_argument("--no-resize", action="store_true",
@@ -220,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--beam-arg", action="append",
                       help="Beam pipeline arg for the Beam components (repeatable), e.g. "
                            "--beam-arg=--runner=FlinkRunner")
+    comp.add_argument("--mixed-precision", action="store_true",
+                      help="Trainers use mixed_float16 on their GPUs")
     comp.add_argument("--epochs", type=int)
     comp.add_argument("--batch-size", type=int)
     comp.set_defaults(func=_cmd_compile)

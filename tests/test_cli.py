@@ -70,3 +70,16 @@ def test_bad_idx_file_fails_the_run_naming_the_file(tmp_path, capsys):
     leftovers = [os.path.join(r, f) for r, _, fs in os.walk(ws / "pipelines") for f in fs
                  if f.endswith(".gz")]
     assert leftovers == []
+
+
+def test_literal_choice_lists_match_the_registries():
+    from pipelines.config import IMAGE_CORPORA
+    assert sorted(cli.IMAGE_CORPUS_NAMES) == sorted(IMAGE_CORPORA)
+    assert sorted(cli.DATASET_NAMES) == sorted(datasets.DATASETS)
+
+
+def test_image_size_argument():
+    args = cli.build_parser().parse_args(["run", "folder", "--image-size", "64x48x3"])
+    assert args.image_size == (64, 48, 3)
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["run", "folder", "--image-size", "64x48x2"])

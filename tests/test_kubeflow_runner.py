@@ -150,3 +150,13 @@ def test_every_pipeline_compiles(tmp_path, capsys, corpus, model, extra):
     dest = json.loads(pusher.inputs.parameters["push_destination"].runtime_value
                       .constant_value.string_value)
     assert dest["filesystem"]["base_directory"] == f"/models/{corpus}_{model}"
+
+
+def test_mixed_precision_reaches_the_trainer(tmp_path):
+    assert cli.main(["compile", "mnist", "--models", "cnn", "--mixed-precision",
+                     "--output-dir", str(tmp_path)]) == 0
+    with open(tmp_path / "classics-mnist-cnn.yaml") as f:
+        doc = yaml.safe_load(f)
+    params = doc["root"]["dag"]["tasks"]["Trainer.cnn"]["inputs"]["parameters"]
+    custom = json.loads(params["custom_config"]["runtimeValue"]["constantValue"]["stringValue"])
+    assert custom["mixed_precision"] is True
