@@ -123,8 +123,16 @@ def test_create_fails_at_construction_without_train_batches(tmp_path):
     cifar_format.write_batch(str(data / "test_batch.bin"), *synthetic_cifar(2))
     with pytest.raises(cifar_format.CifarFormatError, match=r"data_batch_\*\.bin: no file matches"):
         cifar_example_gen.create(str(data))
+    (tmp_path / "empty").mkdir()
     with pytest.raises(cifar_format.CifarFormatError, match="no CIFAR-10 binary batches"):
-        cifar_example_gen.create(str(tmp_path / "data" / "nothing"))
+        cifar_example_gen.create(str(tmp_path / "empty"))
+
+
+def test_folder_not_visible_here_assumes_the_fetched_layout(tmp_path):
+    # Compiling for Kubeflow: the data lives on a cluster volume this machine cannot see.
+    patterns = cifar_example_gen.split_patterns(str(tmp_path / "on-the-cluster"))
+    assert patterns == {"train": "cifar-10-batches-bin/data_batch_*.bin",
+                        "eval": "cifar-10-batches-bin/test_batch.bin"}
 
 
 def test_cifar10_corpus_registered():
