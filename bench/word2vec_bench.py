@@ -3,8 +3,10 @@
 Both read the same cleaned token stream: the embedded Wikipedia excerpt (gensim's test
 dump) through components/text_corpora.py's Wikipedia path, cut into the same
 1,000-token chunks the TextExampleGen emits. Both use skip-gram, dim 100, window 5,
-5 epochs, min count 5, subsampling 1e-3; gensim uses 5 negatives per pair and 2 workers,
-ours `--num-sampled` negatives shared by each batch (that is how tf.nn.nce_loss samples).
+5 epochs, min count 5, subsampling 1e-3, the same starting learning rate (word2vec.c's
+alpha: 0.025 skip-gram, 0.05 CBOW, or --learning-rate for both), decaying linearly;
+5 negatives per pair (ours: loss "neg", by default 32 draws shared by each 256 examples,
+weighted 5/32: the same expected objective) and 2 gensim workers.
 
 This drives the trainer's core training function (trainer.word2vec.train) directly on
 in-memory id sequences, not the TFX pipeline (no ExampleGen/Transform/TFRecord I/O); the
@@ -73,7 +75,7 @@ def run_gensim(chunks, args):
     t0 = time.perf_counter()
     model = Word2Vec(vector_size=args.dim, window=args.window, min_count=args.min_count,
                      sg=1 if args.model == "skipgram" else 0, negative=5, sample=args.sample,
-                     workers=2, seed=args.seed)
+                     alpha=args.learning_rate, workers=2, seed=args.seed)
     model.build_vocab(chunks)
     t1 = time.perf_counter()
     model.train(chunks, total_examples=len(chunks), epochs=args.epochs)
@@ -94,7 +96,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--learning-rate", type=float, default=None)
     p.add_argument("--optimizer", default=None)
-    p.add_argument("--loss", default="nce", choices=["nce", "sampled_softmax"])
+    p.add_argument("--loss", default=None, choices=["neg", "nce", "sampled_softmax"])
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--extra", default="{}", help="more Word2VecConfig fields, as JSON")
     p.add_argument("--skip-gensim", action="store_true")
@@ -104,8 +106,8 @@ def main(argv=None) -> int:
         os.environ.get("CLASSICS_HOME", "workspace"), "data"))
     args = p.parse_args(argv)
     from trainer import word2vec, word_eval  # pylint: disable=import-outside-toplevel
-    defaults = word2vec.Word2VecConfig(model=args.model)
-    for name in ("num_sampled", "batch_size", "learning_rate", "optimizer"):
+    defaults = word2vec.Word2VecConfig(model=args.model, loss=args.loss or "neg")
+    for name in ("loss", "num_sampled", "batch_size", "learning_rate", "optimizer"):
         if getattr(args, name) is None:
             setattr(args, name, getattr(defaults, name))
 
@@ -134,8 +136,9 @@ def main(argv=None) -> int:
             ("analogy_coverage", "analogy cov", "{:.0%}")]
     print(f"\n{args.model}, dim {args.dim}, window {args.window}, {args.epochs} epochs; ours: "
           f"{args.optimizer} lr {args.learning_rate}, batch {args.batch_size}, "
-          f"{args.num_sampled} shared negatives/batch ({args.loss}); gensim: 5 negatives/pair,"
-          f" 2 workers")
+          f"{args.num_sampled} negatives/"
+          f"{'pair' if args.loss == 'neg' else 'batch, shared'} ({args.loss}); "
+          f"gensim: alpha {args.learning_rate}, 5 negatives/pair, 2 workers")
     print(f"{'':14}" + "".join(f"{h:>13}" for _, h, _ in cols))
     for name, r in rows.items():
         print(f"{name:14}" + "".join(f"{f.format(r[k]):>13}" for k, _, f in cols))

@@ -71,6 +71,8 @@ def _run_text(args) -> int:
         config.workspace = args.workspace
     config.epochs, config.batch_size = args.epochs, args.batch_size
     config.enable_cache = not args.no_cache
+    if args.loss:
+        config.loss = args.loss
     try:
         result = text_pipeline.run_text_pipeline(config)
     except local_runner.PipelineRunError as e:
@@ -186,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-size", type=int, help="override every model's batch size")
     run.add_argument("--min-accuracy", type=float, help="override the Evaluator's bar")
     run.add_argument("--no-cache", action="store_true", help="re-run every component")
+    run.add_argument("--loss", choices=["neg", "nce", "sampled_softmax"],
+                     help="text: word2vec loss (default neg: word2vec's negative sampling; "
+                          "nce: tf.nn.nce_loss)")
     run.add_argument("--mixed-precision", action="store_true",
                      help="train in mixed_float16 when a GPU is present (ignored on CPU)")
     run.add_argument("--image-size", type=_image_size,

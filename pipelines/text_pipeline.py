@@ -25,7 +25,9 @@ RUN_FN = "trainer.word2vec_run.run_fn"
 # Per-model defaults the config does not override. CBOW sums a whole window into one
 # update: at gensim's alpha 0.05 (or 0.025) batches of 2048 diverge; 0.0125 is stable
 # and matches gensim's WS353 on the embedded excerpt (bench/word2vec_bench.py --model cbow).
-MODEL_DEFAULTS: Dict[str, Dict] = {"skipgram": {}, "cbow": {"learning_rate": 0.0125}}
+# Per-model Trainer settings beyond the trainer's own defaults (word2vec.c's learning
+# rates: 0.025 skip-gram, 0.05 CBOW, which the trainer already uses with loss "neg").
+MODEL_DEFAULTS: Dict[str, Dict] = {"skipgram": {}, "cbow": {}}
 
 
 def trainer_config(config: TextPipelineConfig, model: str) -> Dict:

@@ -87,18 +87,75 @@ def _topic_separation(vectors):
     return same - cross
 
 
-@pytest.mark.parametrize("model,loss", [("skipgram", "nce"), ("cbow", "nce"),
-                                        ("skipgram", "sampled_softmax")])
-def test_training_learns_cooccurrence(model, loss):
+@pytest.mark.parametrize("model,loss,shared", [
+    ("skipgram", "neg", 32), ("skipgram", "neg", 0), ("cbow", "neg", 32),
+    ("skipgram", "nce", 0), ("cbow", "nce", 0), ("skipgram", "sampled_softmax", 0)])
+def test_training_learns_cooccurrence(model, loss, shared):
     seqs, counts = _topic_corpus()
+    # CBOW at 0.025, not word2vec.c's 0.05: every context word gets the whole gradient
+    # (as in word2vec.c), and in this 40-word corpus each word is ~36 of a batch's 256
+    # CBOW contexts; summed in one batched step that overshoots at 0.05.
     cfg = word2vec.Word2VecConfig(model=model, loss=loss, embedding_dim=16, window=3,
                                   epochs=2, batch_size=256, num_sampled=8, subsample=0,
-                                  learning_rate=0.05 if model == "cbow" else 0.025,
+                                  shared_negatives=shared, learning_rate=0.025,
                                   steps_per_loop=20, seed=3)
     result = word2vec.train(lambda ctx: word2vec.ragged_blocks(seqs, 64, seed=1), counts, cfg)
     assert result.losses[-1] < result.losses[0]
     assert _topic_separation(result.model.vectors()) > 0.3
     assert np.all(result.model.embeddings.numpy()[40] == 0)  # OOV row untouched
+
+
+def test_alias_table_samples_the_given_distribution():
+    weights = np.array([100.0, 10.0, 1.0, 0.0, 50.0, 3.0])
+    prob, alias = word2vec.alias_table(weights)
+    exact = np.zeros(len(weights))
+    for i in range(len(weights)):  # slot i is drawn with probability 1 / n
+        exact[i] += prob[i] / len(weights)
+        exact[alias[i]] += (1.0 - prob[i]) / len(weights)
+    np.testing.assert_allclose(exact, weights / weights.sum(), atol=1e-6)
+    counts = np.array([1000, 100, 10, 1])
+    model = word2vec.Word2VecModel(4, word2vec.Word2VecConfig(embedding_dim=2), counts)
+    draws = model.sample_negatives([200000], seed=1).numpy()
+    expected = counts ** 0.75 / (counts ** 0.75).sum()
+    np.testing.assert_allclose(np.bincount(draws, minlength=4) / len(draws), expected,
+                               atol=0.005)
+
+
+def test_cbow_context_words_get_the_whole_gradient():
+    """word2vec.c: the hidden layer is the context mean, but every context word's vector
+    is updated with the hidden layer's full error (not error / count)."""
+    cfg = word2vec.Word2VecConfig(model="cbow", embedding_dim=3)
+    model = word2vec.Word2VecModel(5, cfg, np.ones(5, np.int64))
+    contexts = tf.constant([[1, 2, 3, 0]], tf.int64)
+    mask = tf.constant([[1.0, 1.0, 1.0, 0.0]])
+    with tf.GradientTape() as tape:
+        hidden = model.hidden((contexts, mask))
+        loss = tf.reduce_sum(hidden * tf.constant([[1.0, 2.0, 3.0]]))
+    emb = model.embeddings.numpy()
+    np.testing.assert_allclose(hidden.numpy()[0], emb[1:4].mean(axis=0), rtol=1e-6)
+    grad = tf.convert_to_tensor(tape.gradient(loss, model.embeddings)).numpy()
+    np.testing.assert_allclose(grad[1:4], np.tile([1.0, 2.0, 3.0], (3, 1)))
+    assert not grad[[0, 4, 5]].any()
+
+
+@pytest.mark.parametrize("shared", [0, 4])
+def test_negative_sampling_loss(shared):
+    """Logistic loss of the target plus num_sampled (weighted) negatives; a batch that is
+    not a multiple of the negatives group works."""
+    cfg = word2vec.Word2VecConfig(embedding_dim=4, num_sampled=3, shared_negatives=shared,
+                                  negatives_group=4)
+    model = word2vec.Word2VecModel(6, cfg, np.array([5, 4, 3, 2, 2, 1]))
+    targets = tf.constant([0, 1, 2, 3, 4, 5, 0], tf.int64)
+    loss = model.per_example_loss(tf.constant([1, 2, 3, 4, 5, 0, 1], tf.int64), targets)
+    # Output vectors start at 0: every logit is 0, so each term is log 2.
+    np.testing.assert_allclose(loss.numpy(), np.full(7, 4 * np.log(2.0)), rtol=1e-5)
+    model.out_weights.assign(tf.random.normal([6, 4], seed=1))
+    model.embeddings.assign(tf.random.normal([7, 4], seed=2))
+    loss = model.per_example_loss(tf.constant([1, 2, 3, 4, 5, 0, 1], tf.int64), targets)
+    assert loss.shape == (7,) and np.isfinite(loss.numpy()).all()
+    pos = np.sum(model.out_weights.numpy()[targets.numpy()]
+                 * model.embeddings.numpy()[[1, 2, 3, 4, 5, 0, 1]], axis=1)
+    assert (loss.numpy() > np.log1p(np.exp(-pos)) - 1e-6).all()  # + the negatives' terms
 
 
 def test_too_small_corpus_for_a_batch_is_an_error():

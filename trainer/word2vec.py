@@ -11,13 +11,18 @@ size are the OOV bucket). For every block, entirely vectorised in the tf.data gr
 3. skip-gram emits (center, context) pairs; CBOW emits (context ids [2w], mask, center);
 4. the block's examples are shuffled and re-batched into fixed-size batches.
 
-Training: `tf.nn.nce_loss` (or sampled softmax) with negatives from
-`tf.random.fixed_unigram_candidate_sampler(distortion=0.75, unigrams=counts)`, i.e. the
-unigram^0.75 distribution of the vocabulary counts. Negatives are shared by a batch (that
-is what the TF samplers do), so a batch uses `num_sampled` negatives in total. Optimiser:
-Adagrad on the sparse (IndexedSlices) gradients with a linearly decaying rate. The loop
-runs under any tf.distribute strategy (trainer/strategy.py); `steps_per_loop` steps run
-inside one tf.function call.
+Training (loss "neg", the default): word2vec's negative sampling, -log s(u_t.h) -
+sum_k log s(-u_k.h) with `num_sampled` (5) negatives per example drawn from the unigram^0.75
+distribution of the vocabulary counts (an alias table). With `shared_negatives` N > 0 a
+group of `negatives_group` examples shares N draws, each weighted num_sampled / N: the
+same expected objective, computed as a matmul. Input vectors start uniform in
++-0.5/dim, output vectors at zero, as in word2vec.c; CBOW's hidden layer is the context
+mean, and every context word gets its full gradient (word2vec.c's update). Alternatives:
+`tf.nn.nce_loss` / sampled softmax with `num_sampled` negatives shared by a whole batch
+(`tf.random.fixed_unigram_candidate_sampler`). Optimiser: plain SGD (or Adagrad) on the
+sparse (IndexedSlices) gradients, summed over the batch, with the rate decaying linearly
+to ~0 over training as word2vec.c's alpha. The loop runs under any tf.distribute
+strategy (trainer/strategy.py); `steps_per_loop` steps run inside one tf.function call.
 """
 from __future__ import annotations
 
@@ -30,7 +35,10 @@ import numpy as np
 import tensorflow as tf
 
 MODELS = ("skipgram", "cbow")
-LOSSES = ("nce", "sampled_softmax")
+LOSSES = ("neg", "nce", "sampled_softmax")
+# Negatives when `num_sampled` is not given: word2vec.c's 5 per example for "neg";
+# a batch's shared negatives for the TF samplers.
+DEFAULT_NUM_SAMPLED = {"neg": 5, "nce": 32, "sampled_softmax": 32}
 
 
 @dataclasses.dataclass
@@ -39,18 +47,35 @@ class Word2VecConfig:
     embedding_dim: int = 100
     window: int = 5
     subsample: float = 1e-3
-    num_sampled: int = 32  # negatives per batch, shared by its examples
+    # "neg": negatives per example (word2vec.c's `negative`); "nce" / "sampled_softmax":
+    # negatives per batch, shared by its examples. None: DEFAULT_NUM_SAMPLED[loss].
+    num_sampled: Optional[int] = None
+    # "neg" only. 0: every example draws its own `num_sampled` negatives (word2vec.c).
+    # N > 0: one pool of N negatives per batch (per replica), shared by its examples, each
+    # term weighted num_sampled / N: the same expected objective (num_sampled draws from
+    # unigram^0.75 per example) with one [B, D] x [D, N] matmul instead of B * num_sampled
+    # row gathers and scatter updates, about half the step time on a CPU.
+    shared_negatives: int = 32
+    negatives_group: int = 256  # examples sharing one pool (one pool for a whole batch
+    # of 2048 overshoots: its few negatives get the summed gradient of every example)
     distortion: float = 0.75
-    loss: str = "nce"
+    # "neg": word2vec's negative sampling (logistic loss on the target and num_sampled
+    # negatives per example from unigram^distortion, no log-Q correction, no output
+    # biases by default); "nce" / "sampled_softmax": tf.nn's batch-shared samplers.
+    loss: str = "neg"
     batch_size: int = 2048  # global batch size (pairs, or CBOW centers)
     epochs: int = 5
     optimizer: str = "sgd"  # "sgd" | "adagrad"
-    learning_rate: float = 0.025  # per example (reduction "sum"), as word2vec.c's alpha
+    # Per example (reduction "sum"), as word2vec.c's alpha. None: word2vec.c's defaults,
+    # 0.025 for skip-gram, 0.05 for CBOW.
+    learning_rate: Optional[float] = None
     min_learning_rate_ratio: float = 1e-3  # linear decay down to lr * this
     # "sum": every example's gradient is applied in full, as word2vec.c's per-pair SGD
     # does (the learning rate is per example); "mean": divided by the global batch.
     reduction: str = "sum"
-    train_biases: bool = True  # False: output biases stay 0 (no per-word offset learned)
+    # False: output biases stay 0 (no per-word offset learned). None: False for "neg"
+    # (word2vec has no output biases), True for the tf.nn losses.
+    train_biases: Optional[bool] = None
     sequences_per_block: int = 256  # sequences turned into pairs at once
     steps_per_loop: int = 50
     seed: int = 42
@@ -60,6 +85,14 @@ class Word2VecConfig:
             raise ValueError(f"word2vec model must be one of {MODELS}, got {self.model!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"word2vec loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.num_sampled is None:
+            self.num_sampled = DEFAULT_NUM_SAMPLED[self.loss]
+        if self.learning_rate is None:
+            self.learning_rate = 0.05 if self.model == "cbow" else 0.025
+        if self.train_biases is None:
+            self.train_biases = self.loss != "neg"
+        if self.shared_negatives < 0:
+            raise ValueError("shared_negatives must be >= 0")
         if self.window < 1 or self.embedding_dim < 1 or self.num_sampled < 1:
             raise ValueError("window, embedding_dim and num_sampled must be >= 1")
 
@@ -84,6 +117,24 @@ def keep_probabilities(counts: np.ndarray, subsample: float) -> np.ndarray:
         p = (np.sqrt(counts / threshold) + 1.0) * threshold / counts
     p[counts <= 0] = 0.0
     return np.clip(p, 0.0, 1.0).astype(np.float32)
+
+
+def alias_table(weights: np.ndarray):
+    """Walker/Vose alias table for sampling i with probability weights[i] / sum: draw a
+    slot i uniformly, keep it with probability prob[i], else take alias[i]."""
+    w = np.asarray(weights, dtype=np.float64)
+    n = len(w)
+    scaled = w * n / w.sum()
+    prob = np.ones(n, dtype=np.float64)
+    alias = np.arange(n, dtype=np.int64)
+    small = [i for i in range(n) if scaled[i] < 1.0]
+    large = [i for i in range(n) if scaled[i] >= 1.0]
+    while small and large:
+        s, l = small.pop(), large.pop()
+        prob[s], alias[s] = scaled[s], l
+        scaled[l] -= 1.0 - scaled[s]
+        (small if scaled[l] < 1.0 else large).append(l)
+    return prob.astype(np.float32), alias  # leftovers (rounding) keep prob 1
 
 
 def _kept_positions(ids: tf.RaggedTensor, keep_prob: tf.Tensor, seed: Optional[int]):
@@ -209,15 +260,30 @@ class Word2VecModel(tf.Module):
             self.out_weights = tf.Variable(tf.zeros([vocab_size, dim]), name="out_weights")
             self.out_biases = tf.Variable(tf.zeros([vocab_size]), name="out_biases")
         self._unigrams: List[float] = [float(c) for c in counts]
+        prob, alias = alias_table(np.asarray(counts, np.float64) ** cfg.distortion)
+        self._alias_prob = tf.constant(prob, tf.float32)
+        self._alias = tf.constant(alias, tf.int64)
 
     def hidden(self, inputs) -> tf.Tensor:
-        """Skip-gram: the center word's vector; CBOW: the mean of the context vectors."""
+        """Skip-gram: the center word's vector; CBOW: the mean of the context vectors.
+
+        CBOW's backward pass is word2vec.c's (and gensim's, cbow_mean=1): every context
+        word receives the hidden layer's whole gradient, not 1/count of it as the mean's
+        derivative would give (the mean only normalises the forward pass)."""
         if self.cfg.model == "skipgram":
             return tf.nn.embedding_lookup(self.embeddings, inputs)
         contexts, mask = inputs
         vecs = tf.nn.embedding_lookup(self.embeddings, contexts)
         total = tf.reduce_sum(vecs * mask[..., None], axis=1)
-        return total / tf.maximum(tf.reduce_sum(mask, axis=1, keepdims=True), 1.0)
+        mean = total / tf.maximum(tf.reduce_sum(mask, axis=1, keepdims=True), 1.0)
+        return total + tf.stop_gradient(mean - total)  # value: mean; gradient: as total
+
+    def sample_negatives(self, shape, seed: Optional[int] = None) -> tf.Tensor:
+        """Ids of `shape` drawn independently from unigram^distortion (alias method)."""
+        slot = tf.random.uniform(shape, 0, self.vocab_size, dtype=tf.int64, seed=seed)
+        coin = tf.random.uniform(shape, seed=None if seed is None else seed + 1)
+        return tf.where(coin < tf.gather(self._alias_prob, slot),
+                        slot, tf.gather(self._alias, slot))
 
     def sample(self, labels: tf.Tensor, seed: Optional[int] = None):
         return tf.random.fixed_unigram_candidate_sampler(
@@ -226,12 +292,49 @@ class Word2VecModel(tf.Module):
             unigrams=self._unigrams, seed=seed)
 
     def per_example_loss(self, inputs, targets, seed: Optional[int] = None) -> tf.Tensor:
-        labels = tf.reshape(tf.cast(targets, tf.int64), [-1, 1])
         hidden = self.hidden(inputs)
+        if self.cfg.loss == "neg":
+            return self.negative_sampling_loss(hidden, tf.cast(targets, tf.int64), seed)
+        labels = tf.reshape(tf.cast(targets, tf.int64), [-1, 1])
         fn = tf.nn.nce_loss if self.cfg.loss == "nce" else tf.nn.sampled_softmax_loss
         return fn(weights=self.out_weights, biases=self.out_biases, labels=labels,
                   inputs=hidden, num_sampled=self.cfg.num_sampled,
                   num_classes=self.vocab_size, sampled_values=self.sample(labels, seed))
+
+    def negative_sampling_loss(self, hidden: tf.Tensor, targets: tf.Tensor,
+                               seed: Optional[int] = None) -> tf.Tensor:
+        """word2vec's objective: -log s(u_t.h + b_t) - sum_k log s(-(u_k.h + b_k)) with
+        `num_sampled` negatives k per example (a negative equal to the target is kept, as
+        word2vec.c's sampler would skip it: a rare event for any but the top words)."""
+        n = tf.shape(targets)[0]
+        k = self.cfg.num_sampled
+        pool = self.cfg.shared_negatives
+        bias = self.cfg.train_biases
+        if pool:
+            group = self.cfg.negatives_group
+            groups = (n + group - 1) // group
+            padded = tf.pad(hidden, [[0, groups * group - n], [0, 0]])
+            padded = tf.reshape(padded, [groups, group, -1])
+            neg = self.sample_negatives([groups, pool], seed)
+            neg_logits = tf.matmul(padded, tf.nn.embedding_lookup(self.out_weights, neg),
+                                   transpose_b=True)  # [groups, group, pool]
+            if bias:
+                neg_logits += tf.nn.embedding_lookup(self.out_biases, neg)[:, None, :]
+            # -log s(x) = softplus(-x); -log s(-x) = softplus(x)
+            neg_loss = tf.reshape(tf.reduce_sum(tf.nn.softplus(neg_logits), axis=2), [-1])[:n]
+            pos_logits = tf.reduce_sum(
+                tf.nn.embedding_lookup(self.out_weights, targets) * hidden, axis=1)
+            if bias:
+                pos_logits += tf.nn.embedding_lookup(self.out_biases, targets)
+            return tf.nn.softplus(-pos_logits) + (k / pool) * neg_loss
+        ids = tf.concat([targets[:, None], self.sample_negatives([n, k], seed)], axis=1)
+        out = tf.nn.embedding_lookup(self.out_weights, ids)  # [n, 1 + k, D]
+        logits = tf.einsum("nkd,nd->nk", out, hidden)
+        if bias:
+            logits += tf.nn.embedding_lookup(self.out_biases, ids)
+        labels = tf.one_hot(tf.zeros([n], tf.int32), 1 + k)
+        xent = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
+        return tf.reduce_sum(xent, axis=1)
 
     def vectors(self) -> np.ndarray:
         """The word vectors, [V, D] (without the OOV row)."""
@@ -323,13 +426,18 @@ def train(blocks_fn: Callable[[Optional[tf.distribute.InputContext]], tf.data.Da
         optimizer.apply_gradients(zip(grads, variables))
         return total / global_batch  # reported: mean loss per example
 
-    @tf.function
+    # No autograph: the loop is an explicit while_loop and nothing inside has Python
+    # control flow on tensors. Autograph's source conversion of the step, the optimizer
+    # and the strategy code took ~1.5 s of tracing, a fifth of a 5-epoch benchmark run.
+    @tf.function(autograph=False)
     def run_loop(it, n):
-        total = tf.constant(0.0)
-        for _ in tf.range(n):
+        def body(i, total):
             inputs, targets = next(it)
             per_replica = strategy.run(step_fn, args=(inputs, targets))
-            total += strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+            return i + 1, total + strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica,
+                                                  axis=None)
+        _, total = tf.while_loop(lambda i, _: i < n, body,
+                                 (tf.constant(0), tf.constant(0.0)))
         return total / tf.cast(n, tf.float32)
 
     losses: List[float] = []
