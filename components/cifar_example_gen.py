@@ -26,10 +26,9 @@ import numpy as np
 import tensorflow as tf
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
-from tfx.proto import example_gen_pb2
 
 from components import cifar_format
-from components.example_gen_base import AtomicExampleGenExecutor
+from components.example_gen_base import AtomicExampleGenExecutor, split_configs
 
 IMAGE_KEY = "image"
 LABEL_KEY = "label"
@@ -117,14 +116,7 @@ def create(input_base: str, eval_hash_buckets: int = 1, train_hash_buckets: int 
            ) -> CifarExampleGen:
     """Builds the component for `input_base`, choosing test_batch-as-eval or a hash split."""
     patterns = split_patterns(input_base)
-    input_config = example_gen_pb2.Input(splits=[
-        example_gen_pb2.Input.Split(name=name, pattern=pattern)
-        for name, pattern in patterns.items()])
-    output_config = None
-    if "single" in patterns:
-        output_config = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
-            example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=train_hash_buckets),
-            example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=eval_hash_buckets),
-        ]))
+    input_config, output_config = split_configs(patterns, train_hash_buckets,
+                                                eval_hash_buckets)
     return CifarExampleGen(input_base=input_base, input_config=input_config,
                            output_config=output_config)

@@ -1,10 +1,13 @@
 """Shared behaviour of this project's ExampleGen executors."""
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional, Tuple
 
 from absl import logging
 from tfx import types
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
 from tfx.dsl.io import fileio
+from tfx.proto import example_gen_pb2
+
+SINGLE_SPLIT = "single"  # input split name meaning "hash-split me into train/eval"
 
 
 class AtomicExampleGenExecutor(BaseExampleGenExecutor):
@@ -24,3 +27,22 @@ class AtomicExampleGenExecutor(BaseExampleGenExecutor):
                                         artifact.uri)
                         fileio.rmtree(artifact.uri)
             raise
+
+
+def split_configs(patterns: Dict[str, str], train_hash_buckets: int = 4,
+                  eval_hash_buckets: int = 1
+                  ) -> Tuple[example_gen_pb2.Input, Optional[example_gen_pb2.Output]]:
+    """ExampleGen input/output configs for split name -> file pattern.
+
+    Named splits (e.g. train/eval) are kept as they are; a lone `single` split is hashed
+    deterministically into train and eval (train_hash_buckets : eval_hash_buckets).
+    """
+    input_config = example_gen_pb2.Input(splits=[
+        example_gen_pb2.Input.Split(name=name, pattern=pattern)
+        for name, pattern in patterns.items()])
+    if SINGLE_SPLIT not in patterns:
+        return input_config, None
+    return input_config, example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
+        example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=train_hash_buckets),
+        example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=eval_hash_buckets),
+    ]))

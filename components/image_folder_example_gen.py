@@ -47,7 +47,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from components import image_folder
-from components.example_gen_base import AtomicExampleGenExecutor
+from components.example_gen_base import AtomicExampleGenExecutor, split_configs
 
 IMAGE_KEY = "image"
 LABEL_KEY = "label"
@@ -197,15 +197,8 @@ def create(input_base: str, image_shape: Sequence[int] = (32, 32, 3), resize: bo
     options = image_folder.FolderOptions.from_shape(image_shape, resize=resize,
                                                     on_bad_file=on_bad_file)
     patterns = image_folder.split_patterns(input_base)  # fails now on a bad layout
-    input_config = example_gen_pb2.Input(splits=[
-        example_gen_pb2.Input.Split(name=name, pattern=pattern)
-        for name, pattern in patterns.items()])
-    output_config = None
-    if "single" in patterns:
-        output_config = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
-            example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=train_hash_buckets),
-            example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=eval_hash_buckets),
-        ]))
+    input_config, output_config = split_configs(patterns, train_hash_buckets,
+                                                eval_hash_buckets)
     return ImageFolderExampleGen(input_base=input_base, input_config=input_config,
                                  output_config=output_config,
                                  custom_config=make_custom_config(options))

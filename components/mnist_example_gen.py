@@ -24,10 +24,9 @@ import apache_beam as beam
 import tensorflow as tf
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
-from tfx.proto import example_gen_pb2
 
 from components import idx_format
-from components.example_gen_base import AtomicExampleGenExecutor
+from components.example_gen_base import SINGLE_SPLIT, AtomicExampleGenExecutor, split_configs
 
 IMAGE_KEY = "image"
 LABEL_KEY = "label"
@@ -112,19 +111,9 @@ def create(input_base: str, eval_hash_buckets: int = 1, train_hash_buckets: int 
     """
     if test_split is None:
         test_split = has_test_split(input_base) if os.path.isdir(input_base) else True
-    if test_split:
-        input_config = example_gen_pb2.Input(splits=[
-            example_gen_pb2.Input.Split(name="train", pattern=split_pattern(TRAIN_PREFIX)),
-            example_gen_pb2.Input.Split(name="eval", pattern=split_pattern(TEST_PREFIX)),
-        ])
-        output_config = None
-    else:
-        input_config = example_gen_pb2.Input(splits=[
-            example_gen_pb2.Input.Split(name="single", pattern=split_pattern(TRAIN_PREFIX)),
-        ])
-        output_config = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
-            example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=train_hash_buckets),
-            example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=eval_hash_buckets),
-        ]))
+    patterns = ({"train": split_pattern(TRAIN_PREFIX), "eval": split_pattern(TEST_PREFIX)}
+                if test_split else {SINGLE_SPLIT: split_pattern(TRAIN_PREFIX)})
+    input_config, output_config = split_configs(patterns, train_hash_buckets,
+                                                eval_hash_buckets)
     return MnistExampleGen(input_base=input_base, input_config=input_config,
                            output_config=output_config)

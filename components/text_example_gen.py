@@ -17,7 +17,7 @@ partial output.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 import apache_beam as beam
 import tensorflow as tf
@@ -27,7 +27,7 @@ from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
 from components import text_corpora
-from components.example_gen_base import AtomicExampleGenExecutor
+from components.example_gen_base import AtomicExampleGenExecutor, split_configs
 
 TOKENS_KEY = "tokens"
 DOC_KEY = "doc"
@@ -140,15 +140,8 @@ def create(input_base: str, fmt: str = "auto",
     for pattern in patterns.values():  # fail at pipeline construction on a wrong folder
         if visible:
             text_corpora.corpus_files(input_base, pattern, fmt)
-    input_config = example_gen_pb2.Input(splits=[
-        example_gen_pb2.Input.Split(name=name, pattern=pattern)
-        for name, pattern in patterns.items()])
-    output_config: Optional[example_gen_pb2.Output] = None
-    if "single" in patterns:
-        output_config = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
-            example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=train_hash_buckets),
-            example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=eval_hash_buckets),
-        ]))
+    input_config, output_config = split_configs(patterns, train_hash_buckets,
+                                                eval_hash_buckets)
     return TextExampleGen(input_base=input_base, input_config=input_config,
                           output_config=output_config,
                           custom_config=make_custom_config(fmt, max_tokens, max_line_bytes))
