@@ -13,7 +13,8 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from components.image_folder_example_gen import SKIPPED_FILES_FILE, SKIPPED_FILES_PROPERTY
-from pipelines.image_pipeline import ACCURACY, node_ids
+from pipelines.common import node_ids
+from pipelines.image_pipeline import ACCURACY
 from trainer.run import STATS_FILE
 
 _STATES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}

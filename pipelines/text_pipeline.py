@@ -3,22 +3,21 @@
 TextExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform (one shared
 vocabulary with counts), then for every selected model its own branch: Trainer ->
 (latest blessed baseline) Word2VecEvaluator -> Pusher into
-`<serving_root>/text_<model>/<version>/`. Node ids follow image_pipeline.node_ids, so
+`<serving_root>/text_<model>/<version>/`. Node ids follow common.node_ids, so
 pipelines/report.py finds the Trainer's `model_run/training_stats.json` and the
 evaluator's `evaluation` / `blessing` outputs the same way.
 """
 from __future__ import annotations
 
-import os
 from typing import Callable, Dict, List, Optional
 
 from tfx import v1 as tfx
-from tfx.types import standard_artifacts
 
 from components import text_example_gen, word2vec_evaluator
 from pipelines import report
 from pipelines.config import TextPipelineConfig
-from pipelines.image_pipeline import node_ids
+from pipelines import common
+from pipelines.common import node_ids
 
 PREPROCESSING_FN = "trainer.text_preprocessing.preprocessing_fn"
 RUN_FN = "trainer.word2vec_run.run_fn"
@@ -51,36 +50,16 @@ def create_pipeline(config: TextPipelineConfig, data_dir: str,
     config.validate_models()
     example_gen = text_example_gen.create(data_dir, fmt=config.text_format,
                                           max_tokens=config.max_tokens_per_example)
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.SchemaGen(
-        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
-    example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
-    transform = tfx.components.Transform(
-        examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
-        preprocessing_fn=PREPROCESSING_FN,
-        custom_config={"min_count": config.min_count, "max_size": config.max_vocab_size})
-    components = [example_gen, statistics_gen, schema_gen, example_validator, transform]
+    components = common.data_components(
+        example_gen, PREPROCESSING_FN,
+        {"min_count": config.min_count, "max_size": config.max_vocab_size})
+    schema_gen, transform = components[2], components[4]
 
     for model in config.models:
         ids = node_ids(model)
-        trainer = tfx.components.Trainer(
-            run_fn=RUN_FN,
-            examples=transform.outputs["transformed_examples"],
-            transform_graph=transform.outputs["transform_graph"],
-            schema=schema_gen.outputs["schema"],
-            custom_config=trainer_config(config, model)).with_id(ids["trainer"])
-        if trainer_resources is not None:
-            trainer.with_platform_config(trainer_resources)
-        # Baseline = the latest model of *this* Trainer that *this* evaluator blessed.
-        baseline = tfx.dsl.Resolver(
-            strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-            model=tfx.dsl.Channel(type=standard_artifacts.Model,
-                                  producer_component_id=ids["trainer"], output_key="model"),
-            model_blessing=tfx.dsl.Channel(type=standard_artifacts.ModelBlessing,
-                                           producer_component_id=ids["evaluator"],
-                                           output_key="blessing"),
-        ).with_id(ids["baseline"])
+        trainer = common.trainer(model, RUN_FN, schema_gen, transform,
+                                 trainer_config(config, model), trainer_resources)
+        baseline = common.latest_blessed_baseline(model)
         evaluator = word2vec_evaluator.Word2VecEvaluator(
             examples=example_gen.outputs["examples"],
             model=trainer.outputs["model"],
@@ -88,24 +67,11 @@ def create_pipeline(config: TextPipelineConfig, data_dir: str,
             thresholds=config.evaluator_thresholds(model),
             max_eval_tokens=config.max_eval_tokens,
         ).with_id(ids["evaluator"])
-        pusher = tfx.components.Pusher(
-            model=trainer.outputs["model"],
-            model_blessing=evaluator.outputs["blessing"],
-            push_destination=tfx.proto.PushDestination(
-                filesystem=tfx.proto.PushDestination.Filesystem(
-                    base_directory=os.path.join(config.serving_root,
-                                                config.serving_model_name(model)))),
-        ).with_id(ids["pusher"])
+        pusher = common.pusher(config, model, model=trainer.outputs["model"],
+                               model_blessing=evaluator.outputs["blessing"])
         components += [trainer, baseline, evaluator, pusher]
 
-    return tfx.dsl.Pipeline(
-        pipeline_name=config.name,
-        pipeline_root=config.pipeline_root,
-        components=components,
-        enable_cache=config.enable_cache,
-        metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=list(beam_args if beam_args is not None else config.beam_args),
-    )
+    return common.pipeline(config, components, metadata_connection_config, beam_args)
 
 
 def run_text_pipeline(config: TextPipelineConfig,
