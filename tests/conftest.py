@@ -1,5 +1,8 @@
 """Shared pytest set-up. Importing `trainer` first fixes TF_USE_LEGACY_KERAS for the run."""
+import functools
+import http.server
 import os
+import threading
 
 import pytest
 
@@ -12,6 +15,21 @@ def workspace(tmp_path):
     ws = tmp_path / "workspace"
     ws.mkdir()
     return str(ws)
+
+
+@pytest.fixture
+def http_root(tmp_path):
+    """A static file server on 127.0.0.1 (a stand-in for a dataset mirror):
+    yields (folder it serves, base URL)."""
+    root = tmp_path / "mirror"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
 
 
 def pytest_configure(config):

@@ -1,13 +1,10 @@
 """CIFAR-10 binary batches: plane-to-HWC conversion, validation errors, safe extraction,
 and `datasets.fetch("cifar10")` (download, checksum, extract) against a local http.server."""
 import dataclasses
-import functools
 import hashlib
-import http.server
 import io
 import os
 import tarfile
-import threading
 
 import numpy as np
 import pytest
@@ -182,18 +179,6 @@ def test_extract_validates_the_batches(tmp_path):
 
 
 # ---------------------------------------------------------------- fetch over local http
-@pytest.fixture
-def http_root(tmp_path):
-    root = tmp_path / "mirror"
-    root.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *a, **k: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture

@@ -1,10 +1,7 @@
 """The `classics` command line: argument errors, data fetch, and a failing run's report."""
-import functools
 import hashlib
-import http.server
 import os
 import sqlite3
-import threading
 
 import pytest
 
@@ -26,9 +23,8 @@ def test_missing_data_folder(tmp_path, capsys):
     assert rc == 2 and "data folder does not exist" in capsys.readouterr().err
 
 
-def test_data_fetch_from_a_local_mirror(tmp_path, monkeypatch, capsys):
-    mirror = tmp_path / "mirror"
-    mirror.mkdir()
+def test_data_fetch_from_a_local_mirror(tmp_path, monkeypatch, capsys, http_root):
+    mirror, url = http_root
     files = {}
     for name in datasets.DATASETS["mnist"].files:
         payload = name.encode() * 10
@@ -36,16 +32,7 @@ def test_data_fetch_from_a_local_mirror(tmp_path, monkeypatch, capsys):
         files[name] = (hashlib.sha256(payload).hexdigest(), len(payload))
     monkeypatch.setitem(datasets.DATASETS, "mnist", datasets.DatasetFiles(
         name="mnist", base_url="https://example.invalid/", files=files))
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(mirror))
-    handler.log_message = lambda *a, **k: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        rc = cli.main(["data", "fetch", "mnist", "--dest", str(tmp_path / "d"),
-                       "--base-url", f"http://127.0.0.1:{server.server_address[1]}"])
-    finally:
-        server.shutdown()
-        server.server_close()
+    rc = cli.main(["data", "fetch", "mnist", "--dest", str(tmp_path / "d"), "--base-url", url])
     assert rc == 0 and sorted(os.listdir(tmp_path / "d")) == sorted(files)
     assert "ready in" in capsys.readouterr().out
 

@@ -1,9 +1,6 @@
 """Downloads with checksum checks against a local http.server, and the embedded data."""
-import functools
 import hashlib
-import http.server
 import os
-import threading
 
 import numpy as np
 import pytest
@@ -11,18 +8,6 @@ import pytest
 from components import datasets, idx_format
 
 
-@pytest.fixture
-def http_root(tmp_path):
-    root = tmp_path / "mirror"
-    root.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *a, **k: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture

@@ -1,9 +1,7 @@
 """TextExampleGen run through its executor: bounded chunks, splits, metadata, failures."""
 import bz2
 import glob
-import http.server
 import os
-import threading
 
 import pytest
 import tensorflow as tf
@@ -111,22 +109,6 @@ def test_wrong_folder_fails_at_construction(tmp_path):
         teg.create(str(tmp_path))
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def http_root(tmp_path):
-    root = tmp_path / "www"
-    root.mkdir()
-    handler = lambda *a, **k: _Quiet(*a, directory=str(root), **k)  # noqa: E731
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
 
 
 def test_fetch_ptb_rejects_a_bad_checksum(http_root, tmp_path):
