@@ -5,21 +5,12 @@ import pytest
 import tensorflow as tf
 
 from trainer import registry
+from tests.model_fixtures import build_mixed_precision, learnable_batch, training_losses
 from trainer.models import nin
 
 layers = tf.keras.layers
 
 
-def _learnable_batch(n=32, size=16, channels=1, classes=4, seed=0):
-    """Noise images whose class is the quadrant holding a bright square."""
-    rng = np.random.RandomState(seed)
-    x = rng.uniform(0, 0.3, (n, size, size, channels)).astype(np.float32)
-    y = rng.randint(0, classes, n)
-    h = size // 2
-    for i, c in enumerate(y):
-        r, q = divmod(int(c), 2)
-        x[i, r * h:(r + 1) * h, q * h:(q + 1) * h] += 0.7
-    return x, y.astype(np.int64)
 
 
 def test_no_dense_layer_and_global_average_pooling_head():
@@ -72,21 +63,14 @@ def test_output_shapes(shape, spatial):
 
 def test_training_steps_reduce_loss():
     tf.keras.utils.set_random_seed(0)
-    x, y = _learnable_batch()
+    x, y = learnable_batch()
     model = nin.build(x.shape[1:], 4, width=0.05, dropout=0.0)
-    model.compile(tf.keras.optimizers.Adam(1e-2),
-                  tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  run_eagerly=True)  # tracing a graph costs more than 15 tiny steps
-    losses = [float(model.train_on_batch(x, y)) for _ in range(15)]
+    losses = training_losses(model, x, y)
     assert losses[-1] < 0.5 * losses[0], losses
 
 
 def test_logits_stay_float32_under_mixed_precision():
-    tf.keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
-        model = nin.build((8, 8, 1), 3, width=0.05)
-    finally:
-        tf.keras.mixed_precision.set_global_policy("float32")
+    model = build_mixed_precision(nin.build, (8, 8, 1), 3, width=0.05)
     assert model.get_layer("mlpconv1_0_conv").compute_dtype == "float16"
     assert model.output.dtype == tf.float32
 

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from trainer import registry
+from tests.model_fixtures import build_mixed_precision, learnable_batch, training_losses
 from trainer.models import resnet
 
 layers = tf.keras.layers
@@ -16,16 +17,6 @@ def _inbound(model):
             for cfg in model.get_config()["layers"] if cfg["inbound_nodes"]}
 
 
-def _learnable_batch(n=32, size=16, channels=1, classes=4, seed=0):
-    """Noise images whose class is the quadrant holding a bright square."""
-    rng = np.random.RandomState(seed)
-    x = rng.uniform(0, 0.3, (n, size, size, channels)).astype(np.float32)
-    y = rng.randint(0, classes, n)
-    h = size // 2
-    for i, c in enumerate(y):
-        r, q = divmod(int(c), 2)
-        x[i, r * h:(r + 1) * h, q * h:(q + 1) * h] += 0.7
-    return x, y.astype(np.int64)
 
 
 def _unit_model(filters, bottleneck, preact, stride=1, in_channels=None, size=8):
@@ -138,21 +129,14 @@ def test_output_shapes(shape, version):
 @pytest.mark.parametrize("version", [1, 2])
 def test_training_steps_reduce_loss(version):
     tf.keras.utils.set_random_seed(0)
-    x, y = _learnable_batch()
+    x, y = learnable_batch()
     model = resnet.build(x.shape[1:], 4, depth=8, base_filters=4, version=version)
-    model.compile(tf.keras.optimizers.Adam(1e-2),
-                  tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  run_eagerly=True)  # tracing a graph costs more than 15 tiny steps
-    losses = [float(model.train_on_batch(x, y)) for _ in range(15)]
+    losses = training_losses(model, x, y)
     assert losses[-1] < 0.5 * losses[0], losses
 
 
 def test_logits_stay_float32_under_mixed_precision():
-    tf.keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
-        model = resnet.build((8, 8, 1), 3, depth=8, base_filters=2)
-    finally:
-        tf.keras.mixed_precision.set_global_policy("float32")
+    model = build_mixed_precision(resnet.build, (8, 8, 1), 3, depth=8, base_filters=2)
     assert model.get_layer("stage1_unit1_conv1").compute_dtype == "float16"
     assert model.output.dtype == tf.float32
 

@@ -1,0 +1,33 @@
+"""Shared helpers for the per-model tests: a tiny learnable batch, a few eager training
+steps, and building under the mixed_float16 policy."""
+import numpy as np
+import tensorflow as tf
+
+
+def learnable_batch(n=32, size=16, channels=1, classes=4, seed=0):
+    """Noise images whose class is the quadrant holding a bright square."""
+    rng = np.random.RandomState(seed)
+    x = rng.uniform(0, 0.3, (n, size, size, channels)).astype(np.float32)
+    y = rng.randint(0, classes, n)
+    h = size // 2
+    for i, c in enumerate(y):
+        r, q = divmod(int(c), 2)
+        x[i, r * h:(r + 1) * h, q * h:(q + 1) * h] += 0.7
+    return x, y.astype(np.int64)
+
+
+def training_losses(model, x, y, steps=15, learning_rate=1e-2):
+    """Per-step training losses of `steps` Adam steps on one batch."""
+    model.compile(tf.keras.optimizers.Adam(learning_rate),
+                  tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  run_eagerly=True)  # tracing a graph costs more than 15 tiny steps
+    return [float(model.train_on_batch(x, y)) for _ in range(steps)]
+
+
+def build_mixed_precision(build, *args, **kwargs):
+    """`build(*args, **kwargs)` under mixed_float16, restoring float32 afterwards."""
+    tf.keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        return build(*args, **kwargs)
+    finally:
+        tf.keras.mixed_precision.set_global_policy("float32")
