@@ -1,15 +1,12 @@
 """CifarExampleGen's executor on small CIFAR-10 binary batches written by the test."""
-import glob
 import os
 
 import numpy as np
 import pytest
-import tensorflow as tf
-from tfx.proto import example_gen_pb2
-from tfx.types import standard_artifacts, standard_component_specs
 
 from components import cifar_example_gen, cifar_format
 from pipelines import config
+from tests.example_gen_harness import read_examples, run_executor
 
 
 def synthetic_cifar(n: int, seed: int = 0):
@@ -29,29 +26,13 @@ def write_batches(folder, batches, test=None):
 
 
 def _run_executor(input_base, output_dir):
-    component = cifar_example_gen.create(input_base)
-    props = component.exec_properties
-    examples = standard_artifacts.Examples()
-    examples.uri = output_dir
-    exec_properties = {
-        standard_component_specs.INPUT_BASE_KEY: input_base,
-        standard_component_specs.INPUT_CONFIG_KEY:
-            props[standard_component_specs.INPUT_CONFIG_KEY],
-        standard_component_specs.OUTPUT_CONFIG_KEY:
-            props[standard_component_specs.OUTPUT_CONFIG_KEY],
-        standard_component_specs.OUTPUT_DATA_FORMAT_KEY: example_gen_pb2.FORMAT_TF_EXAMPLE,
-        standard_component_specs.OUTPUT_FILE_FORMAT_KEY: example_gen_pb2.FORMAT_TFRECORDS_GZIP,
-    }
-    cifar_example_gen.Executor().Do({}, {standard_component_specs.EXAMPLES_KEY: [examples]},
-                                    exec_properties)
-    return examples
+    return run_executor(cifar_example_gen.create(input_base), cifar_example_gen.Executor,
+                        output_dir)
 
 
 def _read_split(output_dir, split):
-    files = glob.glob(os.path.join(output_dir, f"Split-{split}", "*.gz"))
     out = []
-    for rec in tf.data.TFRecordDataset(files, compression_type="GZIP"):
-        ex = tf.train.Example.FromString(rec.numpy())
+    for ex in read_examples(output_dir, split):
         assert sorted(ex.features.feature) == ["image", "label"]
         image = np.array(ex.features.feature["image"].int64_list.value)
         assert image.shape == (3072,) and image.min() >= 0 and image.max() <= 255

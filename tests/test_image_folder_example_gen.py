@@ -1,48 +1,31 @@
 """ImageFolderExampleGen's executor on PNG/JPEG folders written by the test, and its
 custom properties as published to ML Metadata by a LocalDagRunner run."""
-import glob
 import json
 import os
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from google.protobuf import json_format
 from tfx import v1 as tfx
-from tfx.proto import example_gen_pb2
-from tfx.types import standard_artifacts, standard_component_specs
+from tfx.types import standard_component_specs
 
 from components import image_folder, image_folder_example_gen
 from pipelines import config
+from tests.example_gen_harness import read_examples, run_executor
 from tests.test_image_folder import COLOURS, add_bad_files, make_folder, write_image
 
 K = standard_component_specs
 
 
 def _run_executor(input_base, output_dir, **create_kwargs):
-    component = image_folder_example_gen.create(input_base, **create_kwargs)
-    props = component.exec_properties
-    examples = standard_artifacts.Examples()
-    examples.uri = output_dir
-    os.makedirs(output_dir, exist_ok=True)  # as the launcher does before the executor runs
-    exec_properties = {
-        K.INPUT_BASE_KEY: input_base,
-        # The component stores the configs as JSON strings, as the launcher passes them.
-        K.INPUT_CONFIG_KEY: props[K.INPUT_CONFIG_KEY],
-        K.OUTPUT_CONFIG_KEY: props[K.OUTPUT_CONFIG_KEY],
-        K.CUSTOM_CONFIG_KEY: props[K.CUSTOM_CONFIG_KEY],
-        K.OUTPUT_DATA_FORMAT_KEY: example_gen_pb2.FORMAT_TF_EXAMPLE,
-        K.OUTPUT_FILE_FORMAT_KEY: example_gen_pb2.FORMAT_TFRECORDS_GZIP,
-    }
-    image_folder_example_gen.Executor().Do({}, {K.EXAMPLES_KEY: [examples]}, exec_properties)
-    return examples
+    return run_executor(image_folder_example_gen.create(input_base, **create_kwargs),
+                        image_folder_example_gen.Executor, output_dir)
 
 
 def _read_split(output_dir, split, shape=(32, 32, 3)):
-    files = glob.glob(os.path.join(output_dir, f"Split-{split}", "*.gz"))
     out = []
-    for rec in tf.data.TFRecordDataset(files, compression_type="GZIP"):
-        f = tf.train.Example.FromString(rec.numpy()).features.feature
+    for ex in read_examples(output_dir, split):
+        f = ex.features.feature
         assert sorted(f) == ["image", "label", "label_name"]
         image = np.array(f["image"].int64_list.value).reshape(shape)
         out.append((image, f["label"].int64_list.value[0],

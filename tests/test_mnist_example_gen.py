@@ -4,40 +4,22 @@ import os
 
 import numpy as np
 import pytest
-import tensorflow as tf
-from tfx.proto import example_gen_pb2
-from tfx.types import standard_artifacts, standard_component_specs
 
 from components import idx_format, mnist_example_gen
+from tests.example_gen_harness import read_examples, run_executor
 from tests.mnist_fixtures import synthetic_digits, write_mnist
 
 
 def _run_executor(input_base, output_dir):
-    component = mnist_example_gen.create(input_base)
-    props = component.exec_properties
-    examples = standard_artifacts.Examples()
-    examples.uri = output_dir
-    exec_properties = {
-        standard_component_specs.INPUT_BASE_KEY: input_base,
-        # The component stores both configs as JSON strings, as the launcher passes them.
-        standard_component_specs.INPUT_CONFIG_KEY: props[standard_component_specs.INPUT_CONFIG_KEY],
-        standard_component_specs.OUTPUT_CONFIG_KEY: props[standard_component_specs.OUTPUT_CONFIG_KEY],
-        standard_component_specs.OUTPUT_DATA_FORMAT_KEY: example_gen_pb2.FORMAT_TF_EXAMPLE,
-        standard_component_specs.OUTPUT_FILE_FORMAT_KEY: example_gen_pb2.FORMAT_TFRECORDS_GZIP,
-    }
-    mnist_example_gen.Executor().Do({}, {standard_component_specs.EXAMPLES_KEY: [examples]},
-                                    exec_properties)
-    return examples
+    return run_executor(mnist_example_gen.create(input_base), mnist_example_gen.Executor,
+                        output_dir)
 
 
 def _read_split(output_dir, split):
-    files = glob.glob(os.path.join(output_dir, f"Split-{split}", "*.gz"))
     out = []
-    for rec in tf.data.TFRecordDataset(files, compression_type="GZIP"):
-        ex = tf.train.Example.FromString(rec.numpy())
+    for ex in read_examples(output_dir, split):
         image = np.array(ex.features.feature["image"].int64_list.value, np.uint8)
-        label = ex.features.feature["label"].int64_list.value[0]
-        out.append((image.tobytes(), label))
+        out.append((image.tobytes(), ex.features.feature["label"].int64_list.value[0]))
     return out
 
 

@@ -1,33 +1,20 @@
 """TextExampleGen run through its executor: bounded chunks, splits, metadata, failures."""
 import bz2
-import glob
 import os
 
 import pytest
-import tensorflow as tf
-from tfx.types import standard_artifacts
-from tfx.utils import proto_utils
 
 from components import datasets, text_corpora, text_example_gen as teg
+from tests.example_gen_harness import read_examples, run_executor
 
 
 def run_example_gen(input_base, out_dir, **kwargs):
-    comp = teg.create(input_base, **kwargs)
-    props = {}
-    for key, value in comp.exec_properties.items():
-        props[key] = proto_utils.proto_to_json(value) if hasattr(value, "DESCRIPTOR") else value
-    props["input_base"] = input_base
-    examples = standard_artifacts.Examples()
-    examples.uri = out_dir
-    teg.Executor().Do({}, {"examples": [examples]}, props)
-    return examples
+    return run_executor(teg.create(input_base, **kwargs), teg.Executor, out_dir)
 
 
 def read_split(uri, split):
-    files = glob.glob(os.path.join(uri, f"Split-{split}", "*.gz"))
     out = []
-    for rec in tf.data.TFRecordDataset(files, compression_type="GZIP"):
-        ex = tf.train.Example.FromString(rec.numpy())
+    for ex in read_examples(uri, split):
         f = ex.features.feature
         out.append({"tokens": [t.decode() for t in f["tokens"].bytes_list.value],
                     "doc": f["doc"].bytes_list.value[0].decode(),
