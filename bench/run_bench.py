@@ -26,9 +26,9 @@ import tensorflow as tf  # noqa: E402
 
 from components import idx_format  # noqa: E402
 from pipelines import local_runner  # noqa: E402
-from pipelines.config import PipelineConfig  # noqa: E402
+from pipelines.config import ImagePipelineConfig  # noqa: E402
 from trainer import registry, schedules  # noqa: E402
-from trainer.run import ThroughputMeter  # noqa: E402
+from trainer.image.train import ThroughputMeter  # noqa: E402
 
 
 def load_split(folder: str, prefix: str):
@@ -37,7 +37,7 @@ def load_split(folder: str, prefix: str):
     return (x[..., None] / 255.0).astype(np.float32), y.astype(np.int64)
 
 
-def plain_keras(spec: registry.ModelSpec, data_dir: str, epochs: int, batch: int,
+def plain_keras(spec: registry.ImageModelSpec, data_dir: str, epochs: int, batch: int,
                 seed: int = 42) -> float:
     """Steady-state examples/s of model.fit on in-memory arrays (epoch 1 excluded)."""
     (x, y), (xv, yv) = load_split(data_dir, "train"), load_split(data_dir, "t10k")
@@ -56,7 +56,7 @@ def plain_keras(spec: registry.ModelSpec, data_dir: str, epochs: int, batch: int
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--models", default=",".join(registry.DEFAULT_IMAGE_MODELS))
+    ap.add_argument("--models", default="softmax,cnn")
     ap.add_argument("--baseline-epochs", type=int, default=4,
                     help="epochs of the plain-Keras run (first one excluded from the rate)")
     ap.add_argument("--epochs", type=int, help="override every model's epochs (pipeline)")
@@ -67,10 +67,10 @@ def main() -> int:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"TensorFlow {tf.__version__}, devices "
           f"{[d.device_type for d in tf.config.list_logical_devices()]}")
-    config = PipelineConfig(corpus="mnist", models=models, workspace=ws, enable_cache=False,
+    config = ImagePipelineConfig(corpus="mnist", models=models, workspace=ws, enable_cache=False,
                             epochs=args.epochs)
     t0 = time.perf_counter()
-    report = local_runner.run_image_pipeline(config, echo=lambda line: None)
+    report = local_runner.run_pipeline(config, echo=lambda line: None)
     total = time.perf_counter() - t0
     print(f"\npipeline wall time {total:.1f}s (embedded 5,000 digits, {', '.join(models)})")
     print(f"{'component':<26}{'state':<10}{'seconds':>8}")
@@ -87,7 +87,7 @@ def main() -> int:
         keras_rate = plain_keras(spec, data_dir, args.baseline_epochs, batch)
         rate = stats.get("examples_per_sec", float("nan"))
         print(f"{result.model:<10}{stats.get('params', 0):>10,}{rate:>14.0f}{keras_rate:>12.0f}"
-              f"{rate / keras_rate:>7.2f}{(result.accuracy or float('nan')):>10.4f}  "
+              f"{rate / keras_rate:>7.2f}{result.metrics.get('accuracy', float('nan')):>10.4f}  "
               f"{result.blessed}")
     print("\nratio = Trainer steady-state examples/s / plain Keras fit examples/s "
           "(same model, data, batch, validation each epoch); goal >= 0.9")

@@ -8,10 +8,10 @@ alpha: 0.025 skip-gram, 0.05 CBOW, or --learning-rate for both), decaying linear
 5 negatives per pair (ours: loss "neg", by default 32 draws shared by each 256 examples,
 weighted 5/32: the same expected objective) and 2 gensim workers.
 
-This drives the trainer's core training function (trainer.word2vec.train) directly on
+This drives the trainer's core training function (trainer.word2vec.train.train) directly on
 in-memory id sequences, not the TFX pipeline (no ExampleGen/Transform/TFRecord I/O); the
 vocabulary is built the same way tf.Transform builds it (frequency-ranked, min count 5).
-Scores are computed by the same code (trainer/word_eval.py) for both models.
+Scores are computed by the same code (trainer/word2vec/evaluation.py) for both models.
 
     .venv/bin/python bench/word2vec_bench.py [--epochs 5] [--batch-size 1024] ...
 """
@@ -51,21 +51,22 @@ def build_vocab(chunks, min_count: int):
 
 def run_ours(chunks, words, counts, args):
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    from trainer import strategy as strategy_lib, word2vec  # pylint: disable=import-outside-toplevel
+    from trainer import strategy as strategy_lib  # pylint: disable=import-outside-toplevel
+    from trainer.word2vec import config as w2v_config, data as w2v_data, train as w2v_train  # noqa: E501  pylint: disable=import-outside-toplevel
 
     index = {w: i for i, w in enumerate(words)}
     oov = len(words)
     seqs = [np.array([index.get(t, oov) for t in c], dtype=np.int64) for c in chunks]
-    cfg = word2vec.Word2VecConfig(
+    cfg = w2v_config.Word2VecConfig(
         model=args.model, embedding_dim=args.dim, window=args.window, epochs=args.epochs,
         num_sampled=args.num_sampled, batch_size=args.batch_size,
         learning_rate=args.learning_rate, optimizer=args.optimizer, subsample=args.sample,
         loss=args.loss, seed=args.seed, **json.loads(args.extra))
     tf.keras.utils.set_random_seed(args.seed)
     strategy = strategy_lib.make_strategy()
-    blocks_fn = lambda ctx: word2vec.ragged_blocks(  # noqa: E731
+    blocks_fn = lambda ctx: w2v_data.ragged_blocks(  # noqa: E731
         seqs, cfg.sequences_per_block, shuffle=True, seed=cfg.seed)
-    result = word2vec.train(blocks_fn, counts, cfg, strategy,
+    result = w2v_train.train(blocks_fn, counts, cfg, strategy,
                             log=print if args.verbose else (lambda _: None))
     return result.model.vectors(), result.seconds, result
 
@@ -105,8 +106,8 @@ def main(argv=None) -> int:
     p.add_argument("--cache-dir", default=os.path.join(
         os.environ.get("CLASSICS_HOME", "workspace"), "data"))
     args = p.parse_args(argv)
-    from trainer import word2vec, word_eval  # pylint: disable=import-outside-toplevel
-    defaults = word2vec.Word2VecConfig(model=args.model, loss=args.loss or "neg")
+    from trainer.word2vec import config as w2v_config, evaluation as word_eval  # noqa: E501  pylint: disable=import-outside-toplevel
+    defaults = w2v_config.Word2VecConfig(model=args.model, loss=args.loss or "neg")
     for name in ("loss", "num_sampled", "batch_size", "learning_rate", "optimizer"):
         if getattr(args, name) is None:
             setattr(args, name, getattr(defaults, name))
@@ -117,7 +118,7 @@ def main(argv=None) -> int:
     print(f"corpus: embedded Wikipedia excerpt, {stats['pages']} articles, {n_tokens} tokens "
           f"after text8-style cleaning ({read_s:.1f} s to read+clean), vocab {len(words)} "
           f"(min count {args.min_count})")
-    print("ours: trainer.word2vec.train driven directly on in-memory id sequences "
+    print("ours: trainer.word2vec.train.train driven directly on in-memory id sequences "
           "(no TFX pipeline / TFRecord I/O in the timing)")
 
     rows = {}

@@ -1,2 +1,10 @@
-"""Custom TFX components and the file-format readers they use."""
+"""Custom TFX components and the file readers they use.
+
+ExampleGens (IDX, CIFAR-10 binary, image folders, text) with their format readers
+(*_format.py, image_folder.py, text_corpora.py), dataset downloads (datasets.py),
+ServabilityCheck and the word2vec evaluator. Bad input raises
+input_errors.InputFileError, which names the file.
+
+Layering: components may import trainer (the data contract, model code); never pipelines.
+"""
 from trainer import tf_env  # noqa: F401  (must run before TensorFlow is imported)

@@ -28,28 +28,17 @@ from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
 
 from components import cifar_format
+from trainer import contract
 from components.example_gen_base import AtomicExampleGenExecutor, split_configs
-
-IMAGE_KEY = "image"
-LABEL_KEY = "label"
 
 # Records per Beam work item: records are fixed-size, so ranges can be read in parallel.
 _SHARD_RECORDS = 2500
 
 
-def to_example(image: np.ndarray, label: int) -> tf.train.Example:
-    """image: uint8 [32, 32, 3] (HWC)."""
-    return tf.train.Example(features=tf.train.Features(feature={
-        IMAGE_KEY: tf.train.Feature(int64_list=tf.train.Int64List(
-            value=image.reshape(-1).tolist())),
-        LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[int(label)])),
-    }))
-
-
 def serialize(image: np.ndarray, label: int) -> bytes:
     """The exact record bytes the ExampleGen writes (deterministic serialization, so the
     hash split and the written files do not depend on map iteration order)."""
-    return to_example(image, label).SerializeToString(deterministic=True)
+    return contract.serialize(contract.image_example(image, label))
 
 
 def split_patterns(input_base: str) -> Dict[str, str]:

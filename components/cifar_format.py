@@ -27,6 +27,8 @@ from typing import Iterator, List, Sequence, Tuple
 
 import numpy as np
 
+from components.input_errors import InputFileError
+
 HEIGHT, WIDTH, CHANNELS = 32, 32, 3
 IMAGE_SHAPE = (HEIGHT, WIDTH, CHANNELS)
 NUM_CLASSES = 10
@@ -45,13 +47,8 @@ TEST_PATTERN = "test_batch.bin"
 _LABEL_SCAN_RECORDS = 4096  # records per chunk when checking label bytes
 
 
-class CifarFormatError(ValueError):
+class CifarFormatError(InputFileError):
     """A file is not a well-formed CIFAR-10 binary batch."""
-
-    def __init__(self, path: str, problem: str):
-        super().__init__(f"{path}: {problem}")
-        self.path = path
-        self.problem = problem
 
 
 @dataclasses.dataclass(frozen=True)

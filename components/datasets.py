@@ -19,6 +19,7 @@ from typing import Callable, Dict, Optional, Tuple
 import numpy as np
 
 from components import cifar_format, idx_format
+from trainer.word2vec.evaluation import gensim_test_data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,7 +139,7 @@ def embedded_mnist(cache_dir: str) -> str:
 
 
 # ----------------------------------------------------------------------------- text corpora
-# Checksums for the word2vec corpora (added with issue 4), each taken from a public source
+# Checksums for the word2vec corpora, each taken from a public source
 # that pins these exact files:
 # - text8.zip: SHA-256 and size as pinned by several independent public download scripts
 #   (size 31,344,016 bytes is also the one TensorFlow's word2vec_basic tutorial checks);
@@ -170,16 +171,6 @@ DATASETS["ptb"] = DatasetFiles(
 EMBEDDED_WIKI_FILE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 
 
-def gensim_test_data(name: str) -> str:
-    """Path of a file in gensim's bundled test data (wiki excerpt, WS353, analogies)."""
-    import gensim  # pylint: disable=import-outside-toplevel
-
-    path = os.path.join(os.path.dirname(gensim.__file__), "test", "test_data", name)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: gensim test data file missing")
-    return path
-
-
 def embedded_wiki(cache_dir: str) -> str:
     """A folder holding the gensim Wikipedia excerpt as `<name>.xml.bz2` (copied once)."""
     out = os.path.join(cache_dir, "wiki-embedded")
@@ -196,7 +187,7 @@ def embedded_wiki(cache_dir: str) -> str:
 
 
 # ----------------------------------------------------------------------------- CIFAR-10
-# The official binary archive (added with issue 3). SHA-256 and size as pinned by
+# The official binary archive. SHA-256 and size as pinned by
 # TensorFlow Datasets (tensorflow_datasets/url_checksums/cifar10.txt, for this exact URL:
 # 170052171 bytes, sha256 c4a38c50...) and independently by gomlx (examples/cifar) and
 # torchvision-ruby (CIFAR10#tgz_sha256); torchvision's MD5 for the same file is

@@ -12,14 +12,25 @@ SINGLE_SPLIT = "single"  # input split name meaning "hash-split me into train/ev
 
 class AtomicExampleGenExecutor(BaseExampleGenExecutor):
     """Removes whatever the Beam job wrote when it fails, so a failed ExampleGen leaves no
-    half-written split behind (TFX itself only marks the execution FAILED in MLMD)."""
+    half-written split behind (TFX itself only marks the execution FAILED in MLMD).
+
+    Subclasses that check their input before the graph is built, or record something on
+    the output after it ran, override `prepare` / `finish`: both run inside the rollback."""
+
+    def prepare(self, exec_properties: Dict[str, Any]) -> None:
+        """Runs before the Beam graph is built (e.g. a scan of every input file)."""
+
+    def finish(self, output_dict: Dict[str, List[types.Artifact]]) -> None:
+        """Runs after the examples are written (e.g. extra files or properties)."""
 
     def Do(self, input_dict: Dict[str, List[types.Artifact]],
            output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
         try:
+            self.prepare(exec_properties)
             super().Do(input_dict, output_dict, exec_properties)
-        except Exception:
+            self.finish(output_dict)
+        except BaseException:
             for artifacts in output_dict.values():
                 for artifact in artifacts:
                     if fileio.exists(artifact.uri):

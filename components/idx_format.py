@@ -19,6 +19,8 @@ from typing import BinaryIO, Iterator, Tuple
 
 import numpy as np
 
+from components.input_errors import InputFileError
+
 GZIP_MAGIC = b"\x1f\x8b"
 
 # IDX type code -> numpy dtype (big-endian where it matters).
@@ -39,13 +41,8 @@ MNIST_LABELS_MAGIC = 0x00000801  # 2049: uint8, 1 dimension
 _READ_CHUNK = 1 << 20
 
 
-class IdxFormatError(ValueError):
+class IdxFormatError(InputFileError):
     """A file is not a well-formed IDX file, or does not fit the file it is paired with."""
-
-    def __init__(self, path: str, problem: str):
-        super().__init__(f"{path}: {problem}")
-        self.path = path
-        self.problem = problem
 
 
 @dataclasses.dataclass(frozen=True)

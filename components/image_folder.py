@@ -46,6 +46,8 @@ import numpy as np
 from absl import logging
 from PIL import Image, ImageOps
 
+from components.input_errors import InputFileError
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 PIL_FORMATS = ("PNG", "JPEG")
 TRAIN_DIR = "train"
@@ -56,13 +58,8 @@ _EXIF_ORIENTATION = 0x0112
 _SWAPS_AXES = (5, 6, 7, 8)  # EXIF orientations that rotate by 90 degrees
 
 
-class ImageFolderError(ValueError):
+class ImageFolderError(InputFileError):
     """The folder layout or one file is unusable; `path` names the folder or file."""
-
-    def __init__(self, path: str, problem: str):
-        super().__init__(f"{path}: {problem}")
-        self.path = path
-        self.problem = problem
 
 
 @dataclasses.dataclass(frozen=True)

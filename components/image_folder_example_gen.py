@@ -47,26 +47,11 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from components import image_folder
+from trainer.contract import (CLASS_NAMES_PROPERTY, SKIPPED_FILES_FILE, SKIPPED_FILES_PROPERTY,
+                               image_example)
 from components.example_gen_base import AtomicExampleGenExecutor, split_configs
 
-IMAGE_KEY = "image"
-LABEL_KEY = "label"
-LABEL_NAME_KEY = "label_name"
-
-SKIPPED_FILES_PROPERTY = "skipped_files"
-CLASS_NAMES_PROPERTY = "class_names"
-SKIPPED_FILES_FILE = "skipped_files.txt"
 CLASS_NAMES_FILE = "class_names.txt"
-
-
-def to_example(image, label: int, label_name: str) -> tf.train.Example:
-    return tf.train.Example(features=tf.train.Features(feature={
-        IMAGE_KEY: tf.train.Feature(int64_list=tf.train.Int64List(
-            value=image.reshape(-1).tolist())),
-        LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[int(label)])),
-        LABEL_NAME_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(
-            value=[label_name.encode("utf-8")])),
-    }))
 
 
 # ------------------------------------------------------------------------ custom_config
@@ -120,7 +105,7 @@ def _input_patterns(exec_properties: Dict[str, Any]) -> List[str]:
 def _to_record(item: Tuple[str, int], options: image_folder.FolderOptions,
                class_names: Sequence[str]) -> bytes:
     path, label = item
-    return to_example(image_folder.decode(path, options), label,
+    return image_example(image_folder.decode(path, options), label,
                       class_names[label]).SerializeToString(deterministic=True)
 
 
@@ -159,29 +144,18 @@ class Executor(AtomicExampleGenExecutor):
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
         return functools.partial(_FolderToExample, scan=self._scan)
 
-    def Do(self, input_dict: Dict[str, List[types.Artifact]],
-           output_dict: Dict[str, List[types.Artifact]],
-           exec_properties: Dict[str, Any]) -> None:
-        try:
-            options = read_custom_config(exec_properties)
-            # Every file is checked before the Beam graph exists: nothing is written yet.
-            self._scan = image_folder.scan(exec_properties[standard_component_specs.INPUT_BASE_KEY],
-                                           _input_patterns(exec_properties), options)
-            logging.info("ImageFolderExampleGen: %d images in %d classes, %d files skipped",
-                         self._scan.num_images, len(self._scan.class_names),
-                         len(self._scan.skipped))
-            super().Do(input_dict, output_dict, exec_properties)
-            examples = artifact_utils.get_single_instance(
-                output_dict[standard_component_specs.EXAMPLES_KEY])
-            record_scan(examples, self._scan)
-        except Exception:
-            for artifacts in output_dict.values():
-                for artifact in artifacts:
-                    if fileio.exists(artifact.uri):
-                        fileio.rmtree(artifact.uri)
-            raise
-        finally:
-            self._scan = None
+    def prepare(self, exec_properties: Dict[str, Any]) -> None:
+        options = read_custom_config(exec_properties)
+        # Every file is checked before the Beam graph exists: nothing is written yet.
+        self._scan = image_folder.scan(exec_properties[standard_component_specs.INPUT_BASE_KEY],
+                                       _input_patterns(exec_properties), options)
+        logging.info("ImageFolderExampleGen: %d images in %d classes, %d files skipped",
+                     self._scan.num_images, len(self._scan.class_names),
+                     len(self._scan.skipped))
+
+    def finish(self, output_dict: Dict[str, List[types.Artifact]]) -> None:
+        record_scan(artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.EXAMPLES_KEY]), self._scan)
 
 
 class ImageFolderExampleGen(FileBasedExampleGen):

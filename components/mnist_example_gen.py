@@ -26,10 +26,8 @@ from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
 
 from components import idx_format
+from trainer.contract import image_example
 from components.example_gen_base import SINGLE_SPLIT, AtomicExampleGenExecutor, split_configs
-
-IMAGE_KEY = "image"
-LABEL_KEY = "label"
 
 TRAIN_PREFIX = "train"
 TEST_PREFIX = "t10k"
@@ -60,17 +58,10 @@ def has_test_split(input_base: str) -> bool:
     return bool(glob.glob(os.path.join(input_base, split_pattern(TEST_PREFIX))))
 
 
-def to_example(image, label: int) -> tf.train.Example:
-    return tf.train.Example(features=tf.train.Features(feature={
-        IMAGE_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=image.reshape(-1))),
-        LABEL_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
-    }))
-
-
 def _read_range(bounds: Tuple[int, int], pair: idx_format.MnistPair):
     start, stop = bounds
     for image, label in idx_format.iter_mnist_records(pair, start, stop):
-        yield to_example(image, label)
+        yield image_example(image, label)
 
 
 @beam.ptransform_fn

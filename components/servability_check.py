@@ -12,18 +12,17 @@ that stamped model, and the stock Pusher pushes it from there.
 # No `from __future__ import annotations`: @component reads the annotations at runtime.
 
 import os
-from typing import Any, Dict, List, Optional
+from typing import List
 
-import numpy as np
 import tensorflow as tf
 from absl import logging
-from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+from tensorflow_serving.apis import prediction_log_pb2
 from tfx import v1 as tfx
 
-WARMUP_DIR = "assets.extra"
-WARMUP_FILE = "tf_serving_warmup_requests"
+from trainer.contract import EXAMPLES_INPUT, SERVING_DEFAULT
+from trainer.serving.warmup import warmup_log, write_warmup
+
 STAMPED_MODEL_DIR = "stamped_model"  # where Pusher looks in an InfraBlessing (path_utils)
-EXAMPLES_INPUT = "examples"
 
 
 class ServabilityError(RuntimeError):
@@ -36,28 +35,6 @@ def read_eval_examples(examples_uri: str, split: str, count: int) -> List[bytes]
         raise ServabilityError(f"{examples_uri}: no files in split {split!r}")
     ds = tf.data.TFRecordDataset(sorted(files), compression_type="GZIP").take(count)
     return [r.numpy() for r in ds]
-
-
-def warmup_log(model_name: str, signature: str, serialized: List[bytes] = None,
-               inputs: Optional[Dict[str, Any]] = None) -> prediction_log_pb2.PredictionLog:
-    """One TF Serving warm-up record: a PredictRequest for `signature` with either
-    serialized tf.Examples (the `examples` input) or the given named inputs."""
-    request = predict_pb2.PredictRequest(
-        model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature))
-    for name, value in (inputs or {EXAMPLES_INPUT: np.array(serialized, dtype=object)}).items():
-        request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
-    return prediction_log_pb2.PredictionLog(
-        predict_log=prediction_log_pb2.PredictLog(request=request))
-
-
-def write_warmup(model_dir: str, logs: List[prediction_log_pb2.PredictionLog]) -> str:
-    """Writes `<model_dir>/assets.extra/tf_serving_warmup_requests` (TFRecord of logs)."""
-    tf.io.gfile.makedirs(os.path.join(model_dir, WARMUP_DIR))
-    path = os.path.join(model_dir, WARMUP_DIR, WARMUP_FILE)
-    with tf.io.TFRecordWriter(path) as writer:
-        for log in logs:
-            writer.write(log.SerializeToString())
-    return path
 
 
 def check_signature(model_dir: str, signature: str, serialized: List[bytes]) -> dict:
@@ -110,7 +87,7 @@ def ServabilityCheck(
     examples: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Examples],
     blessing: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.InfraBlessing],
     serving_model_name: tfx.dsl.components.Parameter[str],
-    signature_name: tfx.dsl.components.Parameter[str] = "serving_default",
+    signature_name: tfx.dsl.components.Parameter[str] = SERVING_DEFAULT,
     num_examples: tfx.dsl.components.Parameter[int] = 8,
     split: tfx.dsl.components.Parameter[str] = "eval",
 ) -> None:

@@ -31,6 +31,8 @@ import xml.etree.ElementTree as ET
 import zipfile
 from typing import BinaryIO, Callable, Dict, Iterable, Iterator, List, Optional
 
+from components.input_errors import InputFileError
+
 DEFAULT_MAX_TOKENS = 1000  # tokens per emitted chunk (word2vec.c's MAX_SENTENCE_LENGTH)
 DEFAULT_MAX_LINE_BYTES = 1 << 20  # one line of a line-oriented corpus, before decoding
 MAX_TOKEN_CHARS = 1000  # no real word is longer; a longer "token" means a wrong format
@@ -43,12 +45,8 @@ TEXT8_PATTERN = "text8*"  # text8, text8.zip
 PLAINTEXT_PATTERN = "*.txt"
 
 
-class TextCorpusError(ValueError):
+class TextCorpusError(InputFileError):
     """Bad corpus input; the message starts with the file it is about."""
-
-    def __init__(self, path: str, message: str):
-        self.path = path
-        super().__init__(f"{path}: {message}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,25 +27,14 @@ from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
 from components import text_corpora
+from trainer.contract import text_example
 from components.example_gen_base import AtomicExampleGenExecutor, split_configs
 
-TOKENS_KEY = "tokens"
-DOC_KEY = "doc"
-CHUNK_KEY = "chunk"
-SOURCE_KEY = "source"
 _METRICS_NAMESPACE = "TextExampleGen"
 
 
 def to_example(chunk: text_corpora.Chunk, source: str) -> tf.train.Example:
-    return tf.train.Example(features=tf.train.Features(feature={
-        TOKENS_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(
-            value=[t.encode("utf-8") for t in chunk.tokens])),
-        DOC_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(
-            value=[chunk.doc.encode("utf-8")])),
-        CHUNK_KEY: tf.train.Feature(int64_list=tf.train.Int64List(value=[chunk.index])),
-        SOURCE_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(
-            value=[source.encode("utf-8")])),
-    }))
+    return text_example(chunk.tokens, chunk.doc, chunk.index, source)
 
 
 def make_custom_config(fmt: str, max_tokens: int, max_line_bytes: int
@@ -147,5 +136,4 @@ def create(input_base: str, fmt: str = "auto",
                           custom_config=make_custom_config(fmt, max_tokens, max_line_bytes))
 
 
-__all__ = ["TextExampleGen", "create", "to_example", "TOKENS_KEY", "DOC_KEY", "CHUNK_KEY",
-           "SOURCE_KEY"]
+__all__ = ["TextExampleGen", "create", "to_example"]

@@ -1,9 +1,8 @@
 """Word2VecEvaluator: scores word vectors and blesses them for the stock Pusher.
 
 Inputs: `examples` (the TextExampleGen output; its `eval` split is the held-out text),
-`model` (a Trainer's word2vec SavedModel, see trainer/word2vec_run.py) and optionally
-`baseline_model` (the last model this evaluator blessed, from a LatestBlessedModelStrategy
-Resolver). For the candidate and the baseline alike it computes
+`model` (a Trainer's word2vec SavedModel, see trainer/word2vec/export.py) and optionally
+`baseline_model` (the model to beat, when there is one). For the candidate and the baseline alike it computes
 
 - WordSim-353 Spearman rho (and the OOV pair rate),
 - analogy accuracy on questions-words.txt, over in-vocabulary questions (and coverage),
@@ -37,11 +36,11 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import io_utils, path_utils
 
-from components.text_example_gen import TOKENS_KEY
-from trainer import word2vec, word_eval
-from trainer.word2vec_run import LoadedModel
+from trainer.contract import EMBED_SIGNATURE, TOKENS_KEY
+from trainer.word2vec import evaluation as word_eval
+from trainer.word2vec.export import LoadedModel
 
-# Not "metrics*": pipelines/report.py runs tfma.load_metrics on this folder, which globs that.
+# Not "metrics*": that prefix is what TFMA globs for in an evaluation folder.
 METRICS_FILE = "word2vec_scores.json"
 DEFAULT_THRESHOLDS: Dict[str, Optional[float]] = {
     "min_ws353_spearman": 0.0,
@@ -85,14 +84,14 @@ def score_model(loaded: LoadedModel, token_blocks: List[tf.RaggedTensor],
     vectors, words = loaded.vectors(), loaded.words
     sim = word_eval.word_similarity(vectors, words, pairs)
     ana = word_eval.analogy_accuracy(vectors, words, questions)
-    embed = loaded.obj.signatures["embed"]
+    embed = loaded.obj.signatures[EMBED_SIGNATURE]
     id_blocks = [tf.RaggedTensor.from_row_splits(
         embed(words=b.flat_values)["ids"], b.row_splits) for b in token_blocks]
     ids_flat = np.concatenate([b.flat_values.numpy() for b in id_blocks]) if id_blocks \
         else np.zeros([0], np.int64)
     blocks = tf.data.Dataset.from_tensor_slices(
         tf.concat(id_blocks, axis=0)).batch(loaded.cfg.sequences_per_block)
-    heldout = word2vec.heldout_loss(loaded.model, blocks, loaded.counts, loaded.cfg)
+    heldout = word_eval.heldout_loss(loaded.model, blocks, loaded.counts, loaded.cfg)
     return {
         "ws353_spearman": sim.spearman, "ws353_pairs": sim.pairs_used,
         "ws353_oov_rate": sim.oov_rate,

@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from typing import List, Optional
 
 from trainer import tf_env  # noqa: F401  (before TensorFlow)
 
 
-# Kept literal so `classics --help` needs no TensorFlow import; a test checks they match.
-IMAGE_CORPUS_NAMES = ["mnist", "cifar10", "folder"]
-RUN_CORPUS_NAMES = IMAGE_CORPUS_NAMES + ["text"]
+# Kept literal so `classics --help` needs no TensorFlow import; a test checks it against
+# the task table (pipelines/tasks.py).
+RUN_CORPUS_NAMES = ["mnist", "cifar10", "folder", "text"]
 DATASET_NAMES = ["mnist", "cifar10", "text8", "ptb"]
 
 
@@ -24,62 +25,42 @@ def _image_size(value: str):
     return (h, w, c)
 
 
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
 def _models(value: str) -> List[str]:
     return [m.strip() for m in value.split(",") if m.strip()]
 
 
+def _run_settings(args) -> dict:
+    """The config fields the user set on the command line (unset ones keep defaults)."""
+    given = {"data_dir": args.data, "workspace": args.workspace, "epochs": args.epochs,
+             "batch_size": args.batch_size, "min_accuracy": args.min_accuracy,
+             "loss": args.loss, "image_shape": args.image_size,
+             "resize": False if args.no_resize else None, "on_bad_file": args.on_bad_file,
+             "enable_cache": False if args.no_cache else None,
+             "mixed_precision": True if args.mixed_precision else None}
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def _cmd_run(args) -> int:
-    from pipelines import local_runner, report  # pylint: disable=import-outside-toplevel
-    from pipelines.config import PipelineConfig  # pylint: disable=import-outside-toplevel
-    from trainer import registry  # pylint: disable=import-outside-toplevel
+    from pipelines import local_runner, tasks  # pylint: disable=import-outside-toplevel
 
-    if args.corpus == "text":
-        return _run_text(args)
-
-    config = PipelineConfig(corpus=args.corpus, data_dir=args.data,
-                            image_shape=args.image_size, resize=not args.no_resize,
-                            on_bad_file=args.on_bad_file)
-    if args.models:
-        config.models = args.models
-    registry.resolve(config.models)  # fail on a typo before anything runs
-    if args.workspace:
-        config.workspace = args.workspace
-    config.epochs, config.batch_size = args.epochs, args.batch_size
-    config.enable_cache = not args.no_cache
-    config.mixed_precision = args.mixed_precision
-    if args.min_accuracy is not None:
-        config.min_accuracy = args.min_accuracy
+    config = tasks.make_config(args.corpus, args.models, **_run_settings(args))
     try:
-        result = local_runner.run_image_pipeline(config)
+        result = local_runner.run_pipeline(config)
     except local_runner.PipelineRunError as e:
         print(f"error: {e}", file=sys.stderr)
         print(f"       full log: {e.log_path}", file=sys.stderr)
         return 1
-    print(report.format_summary(result))
-    return 0
-
-
-def _run_text(args) -> int:
-    from pipelines import local_runner, text_pipeline  # pylint: disable=import-outside-toplevel
-    from pipelines.config import TextPipelineConfig  # pylint: disable=import-outside-toplevel
-
-    config = TextPipelineConfig(data_dir=args.data)
-    if args.models:
-        config.models = args.models
-    config.validate_models()
-    if args.workspace:
-        config.workspace = args.workspace
-    config.epochs, config.batch_size = args.epochs, args.batch_size
-    config.enable_cache = not args.no_cache
-    if args.loss:
-        config.loss = args.loss
-    try:
-        result = text_pipeline.run_text_pipeline(config)
-    except local_runner.PipelineRunError as e:
-        print(f"error: {e}", file=sys.stderr)
-        print(f"       full log: {e.log_path}", file=sys.stderr)
-        return 1
-    print(text_pipeline.format_summary(result))
+    print(local_runner.format_summary(config, result))
     return 0
 
 
@@ -99,31 +80,23 @@ def _cmd_fetch(args) -> int:
 
 
 def _cmd_compile(args) -> int:
-    from pipelines import kubeflow_runner  # pylint: disable=import-outside-toplevel
-    from pipelines.config import PipelineConfig  # pylint: disable=import-outside-toplevel
-    from trainer import registry  # pylint: disable=import-outside-toplevel
+    from pipelines import kubeflow_runner, tasks  # pylint: disable=import-outside-toplevel
 
-    if args.corpus == "text":
-        from pipelines.config import TextPipelineConfig  # pylint: disable=import-outside-toplevel
-        config = TextPipelineConfig(text_format=args.text_format)
-        if args.models:
-            config.models = args.models
-        config.validate_models()
-    else:
-        config = PipelineConfig(corpus=args.corpus)
-        if args.models:
-            config.models = args.models
-        registry.resolve(config.models)
-    config.epochs, config.batch_size = args.epochs, args.batch_size
-    config.mixed_precision = args.mixed_precision
-    settings = kubeflow_runner.KubeflowSettings(
+    settings = {"epochs": args.epochs, "batch_size": args.batch_size,
+                "mixed_precision": True if args.mixed_precision else None}
+    if "text_format" in {f.name for f in dataclasses.fields(
+            tasks.select(args.corpus, args.models).config_class)}:
+        settings["text_format"] = args.text_format
+    config = tasks.make_config(args.corpus, args.models,
+                               **{k: v for k, v in settings.items() if v is not None})
+    cluster = kubeflow_runner.KubeflowSettings(
         image=args.image, gpu_count=args.gpus, gpu_type=args.gpu_type,
         trainer_cpu=args.trainer_cpu, trainer_memory_gb=args.trainer_memory_gb,
         workspace=args.cluster_workspace, serving_root=args.cluster_models)
     if args.beam_arg:
-        settings.beam_args = list(args.beam_arg)
+        cluster.beam_args = list(args.beam_arg)
     data_dir = args.data or f"{args.cluster_workspace}/data/{args.corpus}"
-    for path in kubeflow_runner.compile_pipelines(config, settings, data_dir, args.output_dir):
+    for path in kubeflow_runner.compile_pipelines(config, cluster, data_dir, args.output_dir):
         print(f"compiled {path}")
     return 0
 
@@ -150,7 +123,7 @@ def _cmd_submit(args) -> int:
 
 def _cmd_predict(args) -> int:
     import json  # pylint: disable=import-outside-toplevel
-    from pipelines import serving_client  # pylint: disable=import-outside-toplevel
+    from trainer.serving import client as serving_client  # pylint: disable=import-outside-toplevel
 
     if bool(args.rest) == bool(args.grpc):
         print("error: give exactly one of --rest URL or --grpc HOST:PORT", file=sys.stderr)
@@ -184,8 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data", help="data folder (default: the embedded data)")
     run.add_argument("--workspace", help="pipeline root, metadata, serving (default ./workspace"
                                          " or $CLASSICS_HOME)")
-    run.add_argument("--epochs", type=int, help="override every model's epochs")
-    run.add_argument("--batch-size", type=int, help="override every model's batch size")
+    run.add_argument("--epochs", type=_positive_int, help="override every model's epochs")
+    run.add_argument("--batch-size", type=_positive_int,
+                     help="override every model's batch size")
     run.add_argument("--min-accuracy", type=float, help="override the Evaluator's bar")
     run.add_argument("--no-cache", action="store_true", help="re-run every component")
     run.add_argument("--loss", choices=["neg", "nce", "sampled_softmax"],
@@ -197,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="folder corpus: HxWxC to convert images to (default 32x32x3)")
     run.add_argument("--no-resize", action="store_true",
                      help="folder corpus: refuse images of another size instead of resizing")
-    run.add_argument("--on-bad-file", choices=["skip", "error"], default="skip",
+    run.add_argument("--on-bad-file", choices=["skip", "error"],
                      help="folder corpus: skip (count and log) or stop on unreadable files")
     run.set_defaults(func=_cmd_run)
 
@@ -231,8 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "--beam-arg=--runner=FlinkRunner")
     comp.add_argument("--mixed-precision", action="store_true",
                       help="Trainers use mixed_float16 on their GPUs")
-    comp.add_argument("--epochs", type=int)
-    comp.add_argument("--batch-size", type=int)
+    comp.add_argument("--epochs", type=_positive_int)
+    comp.add_argument("--batch-size", type=_positive_int)
     comp.set_defaults(func=_cmd_compile)
 
     subm = sub.add_parser("submit", help="upload and start a compiled pipeline on KFP")

@@ -3,31 +3,31 @@
 ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform, then for every
 selected model its own branch: Trainer -> (latest blessed baseline) Evaluator ->
 ServabilityCheck -> Pusher into `<serving_root>/<corpus>_<model>/<version>/`. Local and
-Kubeflow runs both call `create_pipeline`; only the runner differs. The pieces shared with
-the text pipeline live in pipelines/common.py.
+Kubeflow runs both call `create_pipeline`; only the runner differs. The nodes shared with
+the other tasks live in pipelines/nodes.py.
 """
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 from components.servability_check import ServabilityCheck
-from pipelines import common
-from pipelines.config import PipelineConfig
+from pipelines import nodes
+from pipelines.config import ImagePipelineConfig
 from trainer import registry
-from trainer.features import LABEL_KEY
+from trainer.contract import LABEL_KEY, SERVING_DEFAULT
 
-PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
-RUN_FN = "trainer.run.run_fn"
+PREPROCESSING_FN = "trainer.image.preprocessing.preprocessing_fn"
+RUN_FN = "trainer.image.run.run_fn"
 ACCURACY = "sparse_categorical_accuracy"
 
 
 def eval_config(min_accuracy: float, max_accuracy_drop: float) -> tfma.EvalConfig:
     """Accuracy must clear an absolute bar and must not fall below the blessed baseline."""
     return tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=LABEL_KEY,
+        model_specs=[tfma.ModelSpec(signature_name=SERVING_DEFAULT, label_key=LABEL_KEY,
                                     prediction_key="probabilities")],
         slicing_specs=[tfma.SlicingSpec(),  # overall
                        tfma.SlicingSpec(feature_keys=[LABEL_KEY])],  # per class
@@ -48,37 +48,29 @@ def eval_config(min_accuracy: float, max_accuracy_drop: float) -> tfma.EvalConfi
         ])])
 
 
-def create_pipeline(config: PipelineConfig, data_dir: str,
+def create_pipeline(config: ImagePipelineConfig, data_dir: str,
                     metadata_connection_config=None,
                     beam_args: Optional[List[str]] = None,
                     trainer_resources=None) -> tfx.dsl.Pipeline:
     """The pipeline for `config`. `trainer_resources` (a KFP ResourceSpec) is set on every
     Trainer when compiling for Kubeflow; local runs leave it None."""
     corpus = config.image_corpus().for_data(data_dir)
-    specs = registry.resolve(config.models)
+    specs = registry.resolve(config.models, tasks=[registry.IMAGE])
     example_gen = corpus.make_example_gen(data_dir)
-    components = common.data_components(example_gen, PREPROCESSING_FN)
+    components = nodes.data_components(example_gen, PREPROCESSING_FN)
     schema_gen, transform = components[2], components[4]
 
     for spec in specs:
-        ids = common.node_ids(spec.name)
-        custom_config = {"model": spec.name, "image_shape": list(corpus.image_shape),
-                         "num_classes": corpus.num_classes,
-                         "mixed_precision": config.mixed_precision}
-        if config.epochs:
-            custom_config["epochs"] = config.epochs
-        if config.batch_size:
-            custom_config["batch_size"] = config.batch_size
-        trainer = common.trainer(spec.name, RUN_FN, schema_gen, transform, custom_config,
-                                 trainer_resources)
-        baseline = common.latest_blessed_baseline(spec.name)
-        min_accuracy = config.min_accuracy if config.min_accuracy is not None \
-            else spec.min_accuracy
+        ids = nodes.node_ids(spec.name)
+        trainer = nodes.trainer(spec.name, RUN_FN, schema_gen, transform,
+                                config.trainer_config(spec.name, corpus), trainer_resources)
+        baseline = nodes.latest_blessed_baseline(spec.name)
         evaluator = tfx.components.Evaluator(
             examples=example_gen.outputs["examples"],
             model=trainer.outputs["model"],
             baseline_model=baseline.outputs["model"],
-            eval_config=eval_config(min_accuracy, config.max_accuracy_drop),
+            eval_config=eval_config(config.min_accuracy_for(spec.name),
+                                    config.max_accuracy_drop),
         ).with_id(ids["evaluator"])
         # Loads the SavedModel as TF Serving would, calls it on eval examples and stamps
         # a copy with warm-up requests; the Pusher pushes that stamped copy.
@@ -86,9 +78,34 @@ def create_pipeline(config: PipelineConfig, data_dir: str,
             model=trainer.outputs["model"], examples=example_gen.outputs["examples"],
             serving_model_name=config.serving_model_name(spec.name),
         ).with_id(ids["servability"])
-        pusher = common.pusher(config, spec.name,
-                               model_blessing=evaluator.outputs["blessing"],
-                               infra_blessing=servability.outputs["blessing"])
+        pusher = nodes.pusher(config, spec.name,
+                              model_blessing=evaluator.outputs["blessing"],
+                              infra_blessing=servability.outputs["blessing"])
         components += [trainer, baseline, evaluator, servability, pusher]
 
-    return common.pipeline(config, components, metadata_connection_config, beam_args)
+    return nodes.pipeline(config, components, metadata_connection_config, beam_args)
+
+
+def read_metrics(evaluation_uri: str) -> Dict[str, float]:
+    """Overall (unsliced) metrics of an Evaluator's ModelEvaluation artifact:
+    `accuracy`, and `baseline_accuracy` / `accuracy_change` when there was a baseline."""
+    out: Dict[str, float] = {}
+    for slice_metrics in tfma.load_metrics(evaluation_uri):
+        if slice_metrics.slice_key.single_slice_keys:
+            continue
+        for kv in slice_metrics.metric_keys_and_values:
+            if kv.key.name != ACCURACY:
+                continue
+            value = kv.value.double_value.value
+            if kv.key.is_diff:
+                out["accuracy_change"] = value
+            elif kv.key.model_name == "baseline":  # TFMA's name for the baseline model
+                out["baseline_accuracy"] = value
+            else:
+                out["accuracy"] = value
+    return out
+
+
+def describe_metrics(metrics: Dict[str, float]) -> str:
+    acc = metrics.get("accuracy")
+    return f"eval accuracy {acc:.4f}" if acc is not None else "eval accuracy n/a"

@@ -20,7 +20,7 @@ from typing import List, Optional
 from tfx import v1 as tfx
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from pipelines import image_pipeline
+from pipelines import tasks
 from pipelines.config import PipelineConfig
 
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
@@ -63,13 +63,6 @@ def cluster_config(base: PipelineConfig, model: str, settings: KubeflowSettings
         serving_root_override=settings.serving_root)
 
 
-def pipeline_factory(config: PipelineConfig):
-    if config.corpus == "text":
-        from pipelines import text_pipeline  # pylint: disable=import-outside-toplevel
-        return text_pipeline.create_pipeline
-    return image_pipeline.create_pipeline
-
-
 def compile_pipelines(base: PipelineConfig, settings: KubeflowSettings, data_dir: str,
                       output_dir: str) -> List[str]:
     """Writes one KFP v2 IR YAML per selected model; returns their paths."""
@@ -77,7 +70,7 @@ def compile_pipelines(base: PipelineConfig, settings: KubeflowSettings, data_dir
     written = []
     for model in base.models:
         config = cluster_config(base, model, settings)
-        pipeline = pipeline_factory(config)(
+        pipeline = tasks.of_config(config).create_pipeline(
             config, data_dir, metadata_connection_config=None,
             beam_args=config.beam_args, trainer_resources=settings.trainer_resources())
         filename = f"{config.name}.yaml"

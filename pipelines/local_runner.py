@@ -7,7 +7,7 @@ from typing import Callable, Optional
 
 from tfx import v1 as tfx
 
-from pipelines import image_pipeline, report
+from pipelines import report, tasks
 from pipelines.config import PipelineConfig
 from pipelines.progress import ComponentProgress
 
@@ -31,16 +31,19 @@ def _root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
-def run_pipeline(config: PipelineConfig, create_pipeline: Callable, data_dir: str,
-                 echo: Callable[[str], None] = print) -> report.RunReport:
-    """Runs the pipeline `create_pipeline(config, data_dir, metadata)` builds, printing one
-    line per component, and returns what ML Metadata recorded about the run."""
+def run_pipeline(config: PipelineConfig, echo: Callable[[str], None] = print
+                 ) -> report.RunReport:
+    """Runs the pipeline of `config`'s task, printing one line per component, and returns
+    what ML Metadata recorded about the run."""
+    task = tasks.of_config(config)
+    config.check()
+    data_dir = config.resolve_data_dir()
     for d in (config.pipeline_root, os.path.dirname(config.metadata_path),
               config.serving_root, os.path.join(config.workspace, "logs")):
         os.makedirs(d, exist_ok=True)
     connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(
         config.metadata_path)
-    pipeline = create_pipeline(config, data_dir, connection)
+    pipeline = task.create_pipeline(config, data_dir, connection)
     log_path = os.path.join(config.workspace, "logs",
                             f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}.log")
     echo(f"pipeline {config.name}: data {data_dir}")
@@ -50,9 +53,9 @@ def run_pipeline(config: PipelineConfig, create_pipeline: Callable, data_dir: st
             tfx.orchestration.LocalDagRunner().run(pipeline)
         except Exception as e:  # pylint: disable=broad-except
             raise PipelineRunError(progress.current, _root_cause(e), log_path) from e
-    return report.latest_run(config.metadata_path, config.name, list(config.models))
+    return report.latest_run(config.metadata_path, config.name, list(config.models),
+                             task.read_metrics)
 
 
-def run_image_pipeline(config: PipelineConfig,
-                       echo: Callable[[str], None] = print) -> report.RunReport:
-    return run_pipeline(config, image_pipeline.create_pipeline, config.resolve_data_dir(), echo)
+def format_summary(config: PipelineConfig, result: report.RunReport) -> str:
+    return report.format_summary(result, tasks.of_config(config).describe_metrics)

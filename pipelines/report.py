@@ -1,21 +1,23 @@
 """What a pipeline run did, read back from ML Metadata (not from logs).
 
 Used by the CLI's end-of-run summary, the benchmark (per-component wall time) and tests.
+How a task's evaluation artifact reads back is the task's business (pipelines/tasks.py):
+callers pass its `read_metrics` / `describe_metrics`.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
+
+import tensorflow as tf
 
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from components.image_folder_example_gen import SKIPPED_FILES_FILE, SKIPPED_FILES_PROPERTY
-from pipelines.common import node_ids
-from pipelines.image_pipeline import ACCURACY
-from trainer.run import STATS_FILE
+from pipelines.nodes import node_ids
+from trainer.contract import SKIPPED_FILES_FILE, SKIPPED_FILES_PROPERTY, STATS_FILE
 
 _STATES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
 
@@ -32,7 +34,7 @@ class NodeRun:
 @dataclasses.dataclass
 class ModelResult:
     model: str
-    accuracy: Optional[float]
+    metrics: Dict[str, float]  # the evaluator's figures for the candidate (task-specific)
     baseline_uri: Optional[str]
     blessed: Optional[bool]
     pushed_path: Optional[str]
@@ -90,19 +92,8 @@ def _prop(artifact, name):
     return v.int_value if v.HasField("int_value") else v.string_value
 
 
-def read_accuracy(evaluation_uri: str) -> Optional[float]:
-    """Overall (unsliced) accuracy from an Evaluator's ModelEvaluation artifact."""
-    import tensorflow_model_analysis as tfma  # pylint: disable=import-outside-toplevel
-    for slice_metrics in tfma.load_metrics(evaluation_uri):
-        if slice_metrics.slice_key.single_slice_keys:
-            continue
-        for kv in slice_metrics.metric_keys_and_values:
-            if kv.key.name == ACCURACY and not kv.key.is_diff:
-                return kv.value.double_value.value
-    return None
-
-
-def latest_run(metadata_path: str, pipeline_name: str, models: List[str]) -> RunReport:
+def latest_run(metadata_path: str, pipeline_name: str, models: List[str],
+               read_metrics: Callable[[str], Dict[str, float]]) -> RunReport:
     """The most recent run of `pipeline_name`: each node's state, duration and artifacts."""
     store = _store(metadata_path)
     pipeline_ctx = store.get_context_by_type_and_name("pipeline", pipeline_name)
@@ -132,17 +123,19 @@ def latest_run(metadata_path: str, pipeline_name: str, models: List[str]) -> Run
             node_id=node, state=_STATES.get(x.last_known_state, "UNKNOWN"),
             seconds=(x.last_update_time_since_epoch - x.create_time_since_epoch) / 1000.0,
             inputs=inputs, outputs=outputs)
-    results = [_model_result(nodes, m) for m in models]
+    results = [_model_result(nodes, m, read_metrics) for m in models]
     return RunReport(run_id=run.name, nodes=nodes, models=results)
 
 
-def _model_result(nodes: Dict[str, NodeRun], model: str) -> ModelResult:
+def _model_result(nodes: Dict[str, NodeRun], model: str,
+                  read_metrics: Callable[[str], Dict[str, float]]) -> ModelResult:
     ids = node_ids(model)
-    accuracy = baseline = blessed = pushed = stats = None
+    baseline = blessed = pushed = stats = None
+    metrics: Dict[str, float] = {}
     ev = nodes.get(ids["evaluator"])
     if ev:
         if ev.outputs.get("evaluation"):
-            accuracy = read_accuracy(ev.outputs["evaluation"][0].uri)
+            metrics = read_metrics(ev.outputs["evaluation"][0].uri)
         if ev.outputs.get("blessing"):
             blessed = bool(_prop(ev.outputs["blessing"][0], "blessed"))
         if ev.inputs.get("baseline_model"):
@@ -155,23 +148,23 @@ def _model_result(nodes: Dict[str, NodeRun], model: str) -> ModelResult:
     tr = nodes.get(ids["trainer"])
     if tr and tr.outputs.get("model_run"):
         path = os.path.join(tr.outputs["model_run"][0].uri, STATS_FILE)
-        if os.path.exists(path):
-            with open(path) as f:
+        if tf.io.gfile.exists(path):
+            with tf.io.gfile.GFile(path) as f:
                 stats = json.load(f)
-    return ModelResult(model=model, accuracy=accuracy, baseline_uri=baseline,
+    return ModelResult(model=model, metrics=metrics, baseline_uri=baseline,
                        blessed=blessed, pushed_path=pushed, training_stats=stats)
 
 
-def format_summary(report: RunReport) -> str:
+def format_summary(report: RunReport,
+                   describe_metrics: Callable[[Dict[str, float]], str]) -> str:
     lines = [f"run {report.run_id}:"]
     skipped = report.skipped_files()
     if skipped is not None:
         lines.append(f"  ingest: {skipped} file(s) skipped as unreadable"
                      + (f" (see {report.examples_uri()}/{SKIPPED_FILES_FILE})" if skipped else ""))
     for m in report.models:
-        acc = f"{m.accuracy:.4f}" if m.accuracy is not None else "n/a"
         bless = {True: "blessed", False: "NOT blessed", None: "not evaluated"}[m.blessed]
         base = "vs last blessed" if m.baseline_uri else "no baseline"
         where = m.pushed_path or "not pushed"
-        lines.append(f"  {m.model:<10} eval accuracy {acc}  {bless} ({base})  -> {where}")
+        lines.append(f"  {m.model:<10} {describe_metrics(m.metrics)}  {bless} ({base})  -> {where}")
     return "\n".join(lines)

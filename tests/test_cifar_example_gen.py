@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from components import cifar_example_gen, cifar_format
-from pipelines import config
+from pipelines import corpora as config
 from tests.example_gen_harness import read_examples, run_executor
 
 

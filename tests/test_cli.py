@@ -60,8 +60,10 @@ def test_bad_idx_file_fails_the_run_naming_the_file(tmp_path, capsys):
 
 
 def test_literal_choice_lists_match_the_registries():
-    from pipelines.config import IMAGE_CORPORA
-    assert sorted(cli.IMAGE_CORPUS_NAMES) == sorted(IMAGE_CORPORA)
+    from pipelines import tasks
+    from pipelines.corpora import IMAGE_CORPORA
+    assert cli.RUN_CORPUS_NAMES == tasks.corpora()
+    assert set(IMAGE_CORPORA) == set(tasks.TASKS["image"].corpora)
     assert sorted(cli.DATASET_NAMES) == sorted(datasets.DATASETS)
 
 

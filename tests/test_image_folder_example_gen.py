@@ -10,7 +10,7 @@ from tfx import v1 as tfx
 from tfx.types import standard_component_specs
 
 from components import image_folder, image_folder_example_gen
-from pipelines import config
+from pipelines import config, corpora
 from tests.example_gen_harness import read_examples, run_executor
 from tests.test_image_folder import COLOURS, add_bad_files, make_folder, write_image
 
@@ -128,11 +128,11 @@ def test_custom_config_round_trip_and_defaults():
 def test_folder_corpus_counts_classes_at_construction(tmp_path):
     root = make_folder(tmp_path / "data", classes=("ant", "Bee", "cat", "dog", "eel"),
                        per_class=1)
-    corpus = config.IMAGE_CORPORA["folder"]
+    corpus = corpora.IMAGE_CORPORA["folder"]
     assert corpus.image_shape == (32, 32, 3) and corpus.embedded_data is None
     resolved = corpus.for_data(root)
     assert (resolved.num_classes, resolved.image_shape) == (5, (32, 32, 3))
-    small = config.folder_corpus((8, 8, 1), on_bad_file="error").for_data(root)
+    small = corpora.folder_corpus((8, 8, 1), on_bad_file="error").for_data(root)
     assert (small.num_classes, small.image_shape) == (5, (8, 8, 1))
     gen = small.make_example_gen(root)
     assert image_folder_example_gen.read_custom_config(gen.exec_properties) == \

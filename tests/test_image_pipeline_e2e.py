@@ -7,12 +7,12 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
-from components import mnist_example_gen
-from pipelines import cli, local_runner, serving_client
-from pipelines.config import PipelineConfig
+from pipelines import cli, local_runner
+from pipelines.config import ImagePipelineConfig
 from tests.mnist_fixtures import real_digits, write_mnist
 from tests.serving_standins import GrpcServer, RestServer
-from trainer.run import KERAS_FILE
+from trainer.contract import KERAS_FILE, image_example
+from trainer.serving import client as serving_client
 
 pytestmark = pytest.mark.e2e
 
@@ -23,11 +23,11 @@ def two_runs(tmp_path_factory):
     (train_x, train_y), (test_x, test_y) = real_digits(400, 120)
     data = write_mnist(str(root / "data"), train_x, train_y, "train", gz=True)
     write_mnist(data, test_x, test_y, "t10k", gz=True)
-    config = PipelineConfig(corpus="mnist", models=["softmax"], data_dir=data,
+    config = ImagePipelineConfig(corpus="mnist", models=["softmax"], data_dir=data,
                             workspace=str(root / "ws"), epochs=4, min_accuracy=0.5)
     lines = []
-    first = local_runner.run_image_pipeline(config, echo=lines.append)
-    second = local_runner.run_image_pipeline(config, echo=lines.append)
+    first = local_runner.run_pipeline(config, echo=lines.append)
+    second = local_runner.run_pipeline(config, echo=lines.append)
     return config, first, second, (test_x, test_y), lines
 
 
@@ -39,7 +39,7 @@ def test_pipeline_completes_and_pushes_in_tf_serving_layout(two_runs):
         assert first.nodes[node].state == "COMPLETE", node
     assert any("Trainer.softmax" in l and "done in" in l for l in lines)
     result = first.models[0]
-    assert result.blessed and result.accuracy > 0.5
+    assert result.blessed and result.metrics["accuracy"] > 0.5
     base = os.path.join(config.serving_root, "mnist_softmax")
     assert os.path.dirname(result.pushed_path) == base
     version = os.path.basename(result.pushed_path)
@@ -55,7 +55,7 @@ def test_served_signatures_match_the_trained_keras_model(two_runs):
     pushed = first.models[0].pushed_path
     served = tf.saved_model.load(pushed)
     images = test_x[:32]
-    serialized = tf.constant([mnist_example_gen.to_example(img, int(lbl)).SerializeToString()
+    serialized = tf.constant([image_example(img, int(lbl)).SerializeToString()
                               for img, lbl in zip(images, test_y[:32])])
     by_example = served.signatures["serving_default"](examples=serialized)
     by_pixels = served.signatures["serving_images"](images=tf.constant(images, tf.uint8))
@@ -115,7 +115,7 @@ def test_rest_and_grpc_clients_agree_with_the_saved_model(two_runs, servers, tmp
     by_grpc = serving_client.predict_grpc(grpc_server.target, "mnist_softmax", images=images)
     np.testing.assert_allclose([p["probabilities"] for p in by_rest], local, atol=1e-6)
     np.testing.assert_allclose([p["probabilities"] for p in by_grpc], local, atol=1e-6)
-    examples = [mnist_example_gen.to_example(x, int(y)).SerializeToString()
+    examples = [image_example(x, int(y)).SerializeToString()
                 for x, y in zip(images, test_y[:5])]
     by_example = serving_client.predict_grpc(grpc_server.target, "mnist_softmax",
                                              examples=examples)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipelines import local_runner, report
-from pipelines.config import PipelineConfig
+from pipelines import local_runner
+from pipelines.config import ImagePipelineConfig
 from tests.image_fixtures import colour_images, write_cifar, write_png_folder
 from trainer import registry
 
@@ -17,11 +17,11 @@ pytestmark = pytest.mark.e2e
 
 def test_every_image_model_trains_through_the_cifar_pipeline(tmp_path):
     data = write_cifar(str(tmp_path / "cifar"), n_train=120, n_test=40)
-    models = list(registry.MODELS)
-    config = PipelineConfig(corpus="cifar10", models=models, data_dir=data,
+    models = registry.names(registry.IMAGE)
+    config = ImagePipelineConfig(corpus="cifar10", models=models, data_dir=data,
                             workspace=str(tmp_path / "ws"), epochs=1, batch_size=40,
                             min_accuracy=0.0)
-    result = local_runner.run_image_pipeline(config, echo=lambda line: None)
+    result = local_runner.run_pipeline(config, echo=lambda line: None)
     assert result.nodes["CifarExampleGen"].state == "COMPLETE"
     for m in result.models:
         assert result.nodes[f"Trainer.{m.model}"].state == "COMPLETE", m.model
@@ -37,12 +37,12 @@ def test_folder_corpus_counts_skips_and_serves_class_names(tmp_path):
     root = write_png_folder(str(tmp_path / "pets"), names, per_class=30)
     with open(os.path.join(root, "dog", "broken.png"), "wb") as f:
         f.write(b"\x89PNG\r\n\x1a\n not really a png")
-    config = PipelineConfig(corpus="folder", models=["softmax"], data_dir=root,
+    config = ImagePipelineConfig(corpus="folder", models=["softmax"], data_dir=root,
                             workspace=str(tmp_path / "ws"), epochs=8, min_accuracy=0.0,
                             image_shape=(16, 16, 3))
-    result = local_runner.run_image_pipeline(config, echo=lambda line: None)
+    result = local_runner.run_pipeline(config, echo=lambda line: None)
     assert result.skipped_files() == 1
-    summary = report.format_summary(result)
+    summary = local_runner.format_summary(config, result)
     assert "1 file(s) skipped" in summary and "skipped_files.txt" in summary
     pushed = result.models[0].pushed_path
     assert os.path.basename(os.path.dirname(pushed)) == "folder_softmax"

@@ -17,7 +17,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from pipelines import serving_config as sc
+from trainer.serving import model_config as sc
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 K8S = os.path.join(REPO, "k8s")

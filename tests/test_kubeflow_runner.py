@@ -7,7 +7,7 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from pipelines import cli, kubeflow_runner
-from pipelines.config import PipelineConfig
+from pipelines.config import ImagePipelineConfig
 
 IMAGE = "registry.example.com/tfx-classics:1.2.3"
 BEAM = ["--runner=FlinkRunner", "--flink_master=flink-jobmanager:8081",
@@ -20,7 +20,7 @@ def compiled(tmp_path_factory):
     settings = kubeflow_runner.KubeflowSettings(image=IMAGE, gpu_count=2,
                                                 gpu_type="NVIDIA_TESLA_V100",
                                                 trainer_memory_gb=32, beam_args=BEAM)
-    config = PipelineConfig(corpus="mnist", models=["softmax", "cnn"], epochs=3)
+    config = ImagePipelineConfig(corpus="mnist", models=["softmax", "cnn"], epochs=3)
     paths = kubeflow_runner.compile_pipelines(config, settings, "/workspace/data/mnist",
                                               str(out))
     specs = {}
@@ -70,7 +70,7 @@ def test_trainer_inputs_and_model_config(compiled):
     params = task.inputs.parameters
     custom = json.loads(params["custom_config"].runtime_value.constant_value.string_value)
     assert custom["model"] == "cnn" and custom["epochs"] == 3
-    assert params["run_fn"].runtime_value.constant_value.string_value == "trainer.run.run_fn"
+    assert params["run_fn"].runtime_value.constant_value.string_value == "trainer.image.run.run_fn"
 
 
 def test_beam_components_get_the_configured_runner(compiled):

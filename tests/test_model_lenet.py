@@ -1,7 +1,7 @@
 import numpy as np
 import tensorflow as tf
 
-from trainer.models import lenet
+from trainer.image.models import lenet
 
 
 def test_architecture_matches_deep_mnist_for_experts():

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from trainer import registry
 from tests.model_fixtures import build_mixed_precision, learnable_batch, training_losses
-from trainer.models import resnet
+from trainer.image.models import resnet
 
 layers = tf.keras.layers
 

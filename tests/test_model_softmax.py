@@ -2,7 +2,7 @@ import numpy as np
 import tensorflow as tf
 
 from trainer import registry
-from trainer.models import softmax
+from trainer.image.models import softmax
 
 
 def test_is_a_single_affine_map():

@@ -68,12 +68,12 @@ def test_optimizer_follows_the_schedule():
 
 
 def test_registry_fields_default_to_old_behaviour():
-    fields = {f.name: f.default for f in dataclasses.fields(registry.ModelSpec)}
+    fields = {f.name: f.default for f in dataclasses.fields(registry.ImageModelSpec)}
     assert fields["lr_schedule"] == "constant" and fields["augment"] is False
     spec = registry.get("softmax")  # an entry that sets neither field
     assert spec.lr_schedule == "constant" and spec.augment is False
     assert schedules.make_schedule(spec.lr_schedule, spec.learning_rate, 10, 1) == 0.5
     assert float(spec.make_optimizer().learning_rate) == pytest.approx(spec.learning_rate)
-    for spec in registry.MODELS.values():
+    for spec in map(registry.get, registry.names(registry.IMAGE)):
         assert spec.lr_schedule in schedules.SCHEDULES
         schedules.make_schedule(spec.lr_schedule, spec.learning_rate, 10, spec.epochs)

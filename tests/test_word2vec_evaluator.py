@@ -8,7 +8,7 @@ import tensorflow as tf
 from tfx.types import standard_artifacts
 
 from components import text_corpora, text_example_gen, word2vec_evaluator as w2ve
-from trainer import word2vec, word2vec_run
+from trainer.word2vec import config as w2v_config, data as w2v_data, evaluation as w2v_eval, export as w2v_export, model as w2v_model, train as w2v_train
 
 WORDS = [f"w{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(40)]
 
@@ -27,14 +27,14 @@ def setup(tmp_path_factory):
     vocab.write_text("".join(f"{c} {w}\n" for w, c in zip(WORDS, counts)))
     models = {}
     for name, lr in (("good", 0.025), ("bad", 1e-6)):
-        cfg = word2vec.Word2VecConfig(embedding_dim=16, window=3, epochs=2, batch_size=256,
+        cfg = w2v_config.Word2VecConfig(embedding_dim=16, window=3, epochs=2, batch_size=256,
                                       num_sampled=8, subsample=0, learning_rate=lr,
                                       steps_per_loop=20, seed=3)
-        res = word2vec.train(lambda ctx: word2vec.ragged_blocks(seqs, 64), counts, cfg)
+        res = w2v_train.train(lambda ctx: w2v_data.ragged_blocks(seqs, 64), counts, cfg)
         art = standard_artifacts.Model()
         art.uri = str(root / name)
         art.id = {"good": 11, "bad": 12}[name]
-        word2vec_run.export(res.model, cfg, str(vocab), WORDS, counts,
+        w2v_export.export(res.model, cfg, str(vocab), WORDS, counts,
                             os.path.join(art.uri, "Format-Serving"))
         models[name] = art
     # Raw held-out examples (what the TextExampleGen writes), including one OOV token.

@@ -1,4 +1,4 @@
-"""Runs trainer.run.train() in its own process for the distribution tests.
+"""Runs trainer.image.train.train() in its own process for the distribution tests.
 
 usage: python tests/train_harness.py ARGS_JSON [--kill-after-epoch N]
 With --kill-after-epoch the process SIGKILLs itself at the end of that epoch (after
@@ -16,7 +16,8 @@ from trainer import tf_env  # noqa: E402,F401
 import tensorflow as tf  # noqa: E402
 from tfx.components.trainer.fn_args_utils import FnArgs  # noqa: E402
 
-from trainer import run, strategy  # noqa: E402
+from trainer import strategy  # noqa: E402
+from trainer.image import train as run  # noqa: E402
 
 
 class KillAtEpoch(tf.keras.callbacks.Callback):

@@ -9,7 +9,7 @@ import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 
 from tests.mnist_fixtures import synthetic_digits
-from trainer.preprocessing import preprocessing_fn
+from trainer.image.preprocessing import preprocessing_fn
 
 
 def _raw(images, labels):

@@ -6,7 +6,7 @@ MultiWorkerMirroredStrategy and only the chief exports. It calls the very `train
 that TFX's Trainer calls, on the outputs of the pipeline's Transform component:
 
     python -m trainer.distributed_main --corpus=cifar10 --model=resnet20 \\
-        --workspace=/workspace [--epochs N] [--cpu-replicas 2]
+        --image-shape=32x32x3 --num-classes=10 --workspace=/workspace [--epochs N]
 
 `--transform-output/--train-files/--eval-files` name the inputs explicitly instead
 (tests do that); otherwise the newest Transform outputs of the corpus's pipeline under
@@ -44,6 +44,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True)
     ap.add_argument("--corpus", default="mnist")
+    ap.add_argument("--image-shape", required=True, help="HxWxC of the corpus, e.g. 28x28x1")
+    ap.add_argument("--num-classes", type=int, required=True)
     ap.add_argument("--workspace", default=os.environ.get("CLASSICS_HOME", "workspace"))
     ap.add_argument("--pipeline", help="pipeline name (default classics-<corpus>)")
     ap.add_argument("--transform-output")
@@ -59,20 +61,20 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     from tfx.components.trainer.fn_args_utils import FnArgs  # pylint: disable=import-outside-toplevel
 
-    from pipelines.config import IMAGE_CORPORA  # pylint: disable=import-outside-toplevel
-    from trainer import run, strategy  # pylint: disable=import-outside-toplevel
+    from trainer import strategy  # pylint: disable=import-outside-toplevel
+    from trainer.image import train  # pylint: disable=import-outside-toplevel
 
     if args.cpu_replicas > 1:
         strategy.split_cpu(args.cpu_replicas)
-    corpus = IMAGE_CORPORA[args.corpus]
+    image_shape = [int(v) for v in args.image_shape.lower().split("x")]
     if args.transform_output:
         graph, train_files, eval_files = args.transform_output, args.train_files, args.eval_files
     else:
         graph, train_files, eval_files = locate_transform_outputs(
             args.workspace, args.pipeline or f"classics-{args.corpus}")
     out = args.output_dir or os.path.join(args.workspace, "tfjob", f"{args.corpus}_{args.model}")
-    custom = {"model": args.model, "image_shape": list(corpus.image_shape),
-              "num_classes": corpus.num_classes, "mixed_precision": args.mixed_precision,
+    custom = {"model": args.model, "image_shape": image_shape,
+              "num_classes": args.num_classes, "mixed_precision": args.mixed_precision,
               "backup_dir": os.path.join(out, "backup")}
     if args.epochs:
         custom["epochs"] = args.epochs
@@ -82,7 +84,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                      transform_output=graph, transform_graph_path=graph,
                      serving_model_dir=os.path.join(out, "serving_model"),
                      model_run_dir=os.path.join(out, "model_run"), custom_config=custom)
-    run.train(fn_args)
+    train.train(fn_args)
     return 0
 
 

@@ -1,22 +1,30 @@
-"""The model registry: one entry per model, naming its builder and training recipe.
+"""The model registry: one entry per model, naming its task, builder and training recipe.
 
-Adding a model = one file in `trainer/models/` with `build(input_shape, num_classes)`
-returning a Keras model that outputs logits, plus one entry in `MODELS` below.
-The pipeline factory, Trainer, Evaluator thresholds and Pusher all read from here.
+Every model of every task is an entry of `MODELS`; its `task` says which pipeline runs it
+(pipelines/tasks.py). Adding an image model = one file in `trainer/image/models/` with
+`build(input_shape, num_classes)` returning a Keras model that outputs logits, plus one
+`ImageModelSpec` entry below. The pipeline factories, Trainers, Evaluator thresholds and
+Pusher all read from here; user-given model names are checked here once (`resolve`).
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, ClassVar, Dict, List, Optional, Sequence, Union
 
 import tensorflow as tf
 
-from trainer.models import highway, inception, lenet, nin, resnet, softmax
+from trainer.image.models import highway, inception, lenet, nin, resnet, softmax
+
+
+IMAGE = "image"
+WORD2VEC = "word2vec"
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelSpec:
+class ImageModelSpec:
+    """An image classifier and its training recipe."""
+    task: ClassVar[str] = IMAGE
     name: str
     build: Callable[..., tf.keras.Model]
     description: str
@@ -32,7 +40,7 @@ class ModelSpec:
     # lr_schedule: a `trainer.schedules.make_schedule` name ("constant" | "piecewise" |
     # "cosine") applied to `learning_rate` over the run's steps_per_epoch * epochs.
     lr_schedule: str = "constant"
-    # augment: random pad-4 crop + horizontal flip (`trainer.augment`) on TRAINING batches
+    # augment: random pad-4 crop + horizontal flip (`trainer.image.augment`) on TRAINING batches
     # of colour corpora (C == 3) only; digits are never mirrored.
     augment: bool = False
 
@@ -53,20 +61,20 @@ class ModelSpec:
         raise ValueError(f"model {self.name}: unknown optimizer {self.optimizer!r}")
 
 
-MODELS: Dict[str, ModelSpec] = {
-    "softmax": ModelSpec(
+MODELS: Dict[str, Any] = {
+    "softmax": ImageModelSpec(
         name="softmax", build=softmax.build,
-        description="softmax regression: logits = Wx + b (seed ch. 1)",
+        description="softmax regression: logits = Wx + b",
         epochs=10, batch_size=100, optimizer="sgd", learning_rate=0.5, min_accuracy=0.85),
-    "cnn": ModelSpec(
+    "cnn": ImageModelSpec(
         name="cnn", build=lenet.build,
-        description="two-conv CNN: 5x5x32, pool, 5x5x64, pool, fc1024, dropout (seed ch. 2)",
+        description="two-conv CNN: 5x5x32, pool, 5x5x64, pool, fc1024, dropout",
         # Cosine decay settles the small-data noise (constant 1e-3 swings 96-97.6%).
         epochs=12, batch_size=50, optimizer="adam", learning_rate=2e-3, min_accuracy=0.97,
         lr_schedule="cosine"),
-    # Issue 3's classics. Gates are for quick CPU runs on the embedded 5,000 digits; the
+    # Gates are for quick CPU runs on the embedded 5,000 digits; the
     # description names the published full-data figure each architecture is built to reach.
-    "nin": ModelSpec(
+    "nin": ImageModelSpec(
         name="nin", build=nin.build,
         description="Network in Network: 3 mlpconv blocks (conv + two 1x1 convs, BN), "
                     "global average pooling, no dense layer; targets 10.41% CIFAR-10 error "
@@ -74,7 +82,7 @@ MODELS: Dict[str, ModelSpec] = {
         # Adam: momentum SGD needs far more than a quick run's ~90 steps to get going.
         epochs=3, batch_size=128, optimizer="adam", learning_rate=1e-3,
         min_accuracy=0.9, lr_schedule="cosine", augment=True),
-    "inception": ModelSpec(
+    "inception": ImageModelSpec(
         name="inception", build=inception.build,
         description="Inception-v3-style: conv stem, 3 groups of 4-branch modules with "
                     "factorised 1xn/nx1 convs, grid reductions, BN, global average pool; the "
@@ -84,21 +92,21 @@ MODELS: Dict[str, ModelSpec] = {
     # ResNets: He et al.'s CIFAR recipe (momentum SGD from 0.1, /10 at 50% and 75%, weight
     # decay 1e-4, pad-4 crop + flip). The weight decay is applied by the builder as L2 on
     # the kernels, so it is bound into `build` here and must not be added to the optimizer.
-    "resnet20": ModelSpec(
+    "resnet20": ImageModelSpec(
         name="resnet20", build=functools.partial(resnet.resnet20, weight_decay=1e-4),
         description="ResNet-20 (v1, basic units, 16/32/64 filters, projection shortcuts, BN, "
                     "He init): 0.27M parameters, targets 8.75% CIFAR-10 error "
                     "(He et al. 2015, Table 6)",
         epochs=4, batch_size=128, optimizer="momentum", learning_rate=0.1,
         min_accuracy=0.9, weight_decay=1e-4, lr_schedule="piecewise", augment=True),
-    "resnet32": ModelSpec(
+    "resnet32": ImageModelSpec(
         name="resnet32", build=functools.partial(resnet.resnet32, weight_decay=1e-4),
         description="ResNet-32 (v1, basic units, 16/32/64 filters, projection shortcuts, BN, "
                     "He init): 0.46M parameters, targets 7.51% CIFAR-10 error "
                     "(He et al. 2015, Table 6)",
         epochs=4, batch_size=128, optimizer="momentum", learning_rate=0.1,
         min_accuracy=0.9, weight_decay=1e-4, lr_schedule="piecewise", augment=True),
-    "resnet56": ModelSpec(
+    "resnet56": ImageModelSpec(
         name="resnet56", build=functools.partial(resnet.resnet56, weight_decay=1e-4),
         description="ResNet-56 (v1, basic units, 16/32/64 filters, projection shortcuts, BN, "
                     "He init): 0.85M parameters, targets 6.97% CIFAR-10 error "
@@ -106,7 +114,7 @@ MODELS: Dict[str, ModelSpec] = {
         # 0.05, not 0.1: without the paper's long run (or warm-up), 0.1 from step 0 diverges.
         epochs=3, batch_size=128, optimizer="momentum", learning_rate=0.05,
         min_accuracy=0.9, weight_decay=1e-4, lr_schedule="piecewise", augment=True),
-    "highway": ModelSpec(
+    "highway": ImageModelSpec(
         name="highway", build=highway.build,
         description="Highway network: 20 dense highway layers of 50 units, "
                     "y = H(x)T(x) + x(1 - T(x)), gate bias -2; deep highway stacks train "
@@ -116,19 +124,61 @@ MODELS: Dict[str, ModelSpec] = {
         min_accuracy=0.9, lr_schedule="cosine"),
 }
 
-DEFAULT_IMAGE_MODELS = ("softmax", "cnn")
 
 
-def get(name: str) -> ModelSpec:
+@dataclasses.dataclass(frozen=True)
+class Word2VecSpec:
+    """A word2vec model: trainer.word2vec.config.Word2VecConfig settings and its gate."""
+    task: ClassVar[str] = WORD2VEC
+    name: str
+    description: str
+    # Word2VecConfig fields this model sets beyond the config's defaults.
+    settings: Dict[str, Any]
+    # Evaluator bars. Measured on the embedded excerpt with loss "neg": skip-gram WS353
+    # 0.24 (analogy 0.016-0.020), CBOW 0.20 at word2vec.c's CBOW learning rate 0.05
+    # (gensim at 0.05: 0.20-0.24). A random model's rho over the ~230 in-vocabulary pairs
+    # spreads about +-0.07, so the bars sit well above that and below a healthy run.
+    min_ws353_spearman: float
+    min_analogy_accuracy: float
+
+
+MODELS.update({
+    "skipgram": Word2VecSpec(
+        name="skipgram", settings={"model": "skipgram"},
+        description="word2vec skip-gram: each word predicts its window's words "
+                    "(Mikolov et al. 2013), negative sampling",
+        min_ws353_spearman=0.15, min_analogy_accuracy=0.005),
+    "cbow": Word2VecSpec(
+        name="cbow", settings={"model": "cbow"},
+        description="word2vec CBOW: the window's mean vector predicts the middle word "
+                    "(Mikolov et al. 2013), negative sampling",
+        min_ws353_spearman=0.12, min_analogy_accuracy=0.005),
+})
+
+
+def get(name: str):
     try:
         return MODELS[name]
     except KeyError:
         raise KeyError(f"unknown model {name!r}; known models: {', '.join(MODELS)}") from None
 
 
-def resolve(names: Sequence[str]) -> List[ModelSpec]:
-    """Validates a user's model list (e.g. from --models) in one go, keeping its order."""
-    unknown = [n for n in names if n not in MODELS]
-    if unknown:
-        raise KeyError(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(MODELS)}")
-    return [MODELS[n] for n in names]
+def names(task: Optional[str] = None) -> List[str]:
+    """Model names, all or of one task, in registry order."""
+    return [n for n, spec in MODELS.items() if task is None or spec.task == task]
+
+
+def resolve(model_names: Sequence[str], tasks: Optional[Sequence[str]] = None) -> List:
+    """Checks a user's model list (e.g. from --models) in one go, keeping its order: every
+    name known, at least one, all of one task (and one of `tasks` when given)."""
+    allowed = names() if tasks is None else [n for t in tasks for n in names(t)]
+    unknown = [n for n in model_names if n not in allowed]
+    if unknown or not model_names:
+        raise KeyError(f"unknown model(s) {', '.join(unknown) or '(none given)'}; "
+                       f"known: {', '.join(allowed)}")
+    specs = [MODELS[n] for n in model_names]
+    found = sorted({s.task for s in specs})
+    if len(found) > 1:
+        raise KeyError(f"models {', '.join(model_names)} belong to different tasks "
+                       f"({', '.join(found)}); run each task separately")
+    return specs

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from trainer import word_eval
+from trainer.word2vec import evaluation as word_eval
 
 
 def test_spearman_matches_scipy_with_ties():

@@ -1,4 +1,6 @@
-"""Intrinsic word-vector scores shared by the word2vec evaluator and the benchmark.
+"""How good word vectors are: intrinsic scores and the held-out loss.
+
+Shared by the word2vec evaluator component and the benchmark.
 
 - WordSim-353: Spearman correlation between human similarity scores and the cosine
   similarity of the two words' vectors, over the pairs whose words are both in the
@@ -13,18 +15,31 @@ code scores a TensorFlow export and a gensim model.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+import tensorflow as tf
+
+from trainer.word2vec.config import Word2VecConfig
+from trainer.word2vec.data import training_dataset
+
+
+def gensim_test_data(name: str) -> str:
+    """Path of a file in gensim's bundled test data (wiki excerpt, WS353, analogies)."""
+    import gensim  # pylint: disable=import-outside-toplevel
+
+    path = os.path.join(os.path.dirname(gensim.__file__), "test", "test_data", name)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: gensim test data file missing")
+    return path
 
 
 def ws353_path() -> str:
-    from components.datasets import gensim_test_data  # pylint: disable=import-outside-toplevel
     return gensim_test_data("wordsim353.tsv")
 
 
 def analogies_path() -> str:
-    from components.datasets import gensim_test_data  # pylint: disable=import-outside-toplevel
     return gensim_test_data("questions-words.txt")
 
 
@@ -179,3 +194,32 @@ def score_all(vectors: np.ndarray, words: Sequence[str]) -> Dict[str, float]:
     return {"ws353_spearman": sim.spearman, "ws353_pairs": sim.pairs_used,
             "ws353_oov_rate": sim.oov_rate, "analogy_accuracy": ana.accuracy,
             "analogy_questions": ana.questions_used, "analogy_coverage": ana.coverage}
+
+
+def heldout_loss(model, blocks: tf.data.Dataset, counts: np.ndarray, cfg: Word2VecConfig,
+                 batch_size: int = 4096, max_batches: Optional[int] = None,
+                 seed: int = 1234) -> Dict[str, float]:
+    """Mean NCE (or sampled-softmax) loss over held-out sequences.
+
+    Deterministic: it resets TensorFlow's global seed to `seed` and runs in a fresh
+    tf.function, so two models scored on the same data see the same pairs and the same
+    negatives (the candidate sampler is a stateful op; eager calls would share state)."""
+    tf.random.set_seed(seed)
+    ds = training_dataset(blocks, counts, dataclasses.replace(cfg, seed=seed), batch_size,
+                          seed=seed)
+    if max_batches:
+        ds = ds.take(max_batches)
+
+    @tf.function
+    def total_loss():
+        def add(acc, batch):
+            inputs, targets = batch
+            losses = model.per_example_loss(inputs, targets, seed=seed)
+            return (acc[0] + tf.reduce_sum(tf.cast(losses, tf.float64)),
+                    acc[1] + tf.cast(tf.shape(losses)[0], tf.int64))
+        return ds.map(lambda *b: b).reduce(
+            (tf.constant(0.0, tf.float64), tf.constant(0, tf.int64)), add)
+
+    total, n = total_loss()
+    n = int(n)
+    return {"heldout_loss": float(total) / n if n else float("nan"), "heldout_examples": n}

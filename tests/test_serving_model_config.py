@@ -6,7 +6,7 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from pipelines import serving_config as sc
+from trainer.serving import model_config as sc
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -263,8 +263,8 @@ def test_committed_config_files_match_the_generator(rel_path):
     with open(os.path.join(REPO, rel_path), encoding="utf-8") as f:
         committed = f.read()
     assert committed == sc.default_serving_files()[rel_path], (
-        f"{rel_path} is out of date; regenerate with: python -c \"from pipelines import "
-        "serving_config as s; s.write_default_serving_files('.')\"")
+        f"{rel_path} is out of date; regenerate with: python -c \"from trainer.serving import "
+        "model_config as s; s.write_default_serving_files('.')\"")
 
 
 def test_committed_defaults_are_the_default_models_and_cpu_cores():

@@ -9,7 +9,7 @@ serving applies exactly this function.
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer.features import CLASS_NAMES_VOCAB, IMAGE_KEY, LABEL_KEY, LABEL_NAME_KEY
+from trainer.contract import CLASS_NAMES_VOCAB, IMAGE_KEY, LABEL_KEY, LABEL_NAME_KEY
 
 
 def preprocessing_fn(inputs):

@@ -7,7 +7,7 @@ import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-from trainer import text_preprocessing as tp
+from trainer.word2vec import preprocessing as tp
 
 SPEC = {"tokens": tf.io.VarLenFeature(tf.string)}
 

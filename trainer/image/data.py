@@ -6,8 +6,8 @@ from typing import List, Optional, Sequence
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer import augment as augment_lib
-from trainer.features import IMAGE_KEY, LABEL_KEY
+from trainer.image import augment as augment_lib
+from trainer.contract import IMAGE_KEY, LABEL_KEY
 
 _PARSE_BATCH = 1024
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainer import augment as aug
+from trainer.image import augment as aug
 
 H, W, C, PAD = 6, 7, 3, aug.PAD
 

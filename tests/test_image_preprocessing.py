@@ -5,7 +5,7 @@ import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-from trainer.preprocessing import preprocessing_fn
+from trainer.image.preprocessing import preprocessing_fn
 
 
 def test_scales_pixels_to_unit_range_and_keeps_labels(tmp_path):

@@ -1,6 +1,7 @@
-"""Pipeline pieces shared by every pipeline factory (image and text): the data half
-(statistics, schema, validation, Transform), the per-model baseline resolver, the
-Trainer, the Pusher into the TF Serving repository, and the Pipeline object itself."""
+"""The pipeline nodes every task's factory shares: the data half (statistics, schema,
+validation, Transform), the per-model baseline, the Trainer, the Pusher into the TF
+Serving repository, and the Pipeline object itself. Node ids come from `node_ids`, which
+the report uses to read runs back."""
 from __future__ import annotations
 
 import os

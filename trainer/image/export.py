@@ -16,9 +16,8 @@ from typing import List, Optional, Sequence
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer.features import CLASS_NAMES_VOCAB, IMAGE_KEY, LABEL_KEY
-
-SERVING_IMAGES = "serving_images"
+from trainer.contract import (CLASS_NAMES_VOCAB, EXAMPLES_INPUT, IMAGE_KEY, LABEL_KEY,
+                               SERVING_DEFAULT, SERVING_IMAGES)
 
 
 def image_signature_shape(image_shape: Sequence[int]):
@@ -58,7 +57,7 @@ def build_signatures(model: tf.keras.Model, tft_output: tft.TFTransformOutput,
             out["class_names"] = tf.gather(model.class_name_table, class_ids)
         return out
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
     def serve_examples(serialized):
         features = tf.io.parse_example(serialized, raw_spec)
         return predict(model.tft_layer(features))
@@ -70,7 +69,7 @@ def build_signatures(model: tf.keras.Model, tft_output: tft.TFTransformOutput,
         return predict(model.tft_layer({IMAGE_KEY: pixels}))
 
     return {
-        "serving_default": serve_examples.get_concrete_function(),
+        SERVING_DEFAULT: serve_examples.get_concrete_function(),
         SERVING_IMAGES: serve_images.get_concrete_function(),
     }
 

@@ -1,4 +1,4 @@
-"""The Transform component's `preprocessing_fn` for the text corpora (word2vec).
+"""The Transform component's `preprocessing_fn` for word2vec.
 
 One shared vocabulary over the `train` split, computed by tf.Transform: frequency-ranked,
 words seen fewer than `min_count` times dropped, at most `max_size` words, and a single
@@ -17,10 +17,9 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components.text_example_gen import TOKENS_KEY
+from trainer.contract import IDS_KEY, TOKENS_KEY, WORDS_VOCAB
 
-VOCAB_NAME = "words"
-IDS_KEY = "ids"
+VOCAB_NAME = WORDS_VOCAB
 DEFAULT_MIN_COUNT = 5
 
 

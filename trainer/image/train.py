@@ -1,4 +1,4 @@
-"""The Trainer's `run_fn` for image classifiers (referenced as `trainer.run.run_fn`).
+"""Training an image classifier under the strategy factory, with resume after a kill.
 
 Everything model-specific comes from the registry entry named in `custom_config['model']`;
 corpus facts (image shape, number of classes) come from the pipeline config.
@@ -19,34 +19,10 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from trainer import data, export, registry, schedules, strategy as strategy_lib
-
-STATS_FILE = "training_stats.json"
-# The Keras model itself (for fine-tuning and for checking the export), beside the stats.
-KERAS_FILE = "keras_model.keras"
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """The Trainer's custom_config, typed. Unset fields fall back to the registry entry."""
-    model: str
-    image_shape: List[int]
-    num_classes: int
-    epochs: Optional[int] = None
-    batch_size: Optional[int] = None
-    seed: int = 42
-    mixed_precision: bool = False
-    # Where BackupAndRestore keeps its checkpoint; must outlive a killed attempt, so it is
-    # derived from the pipeline root and the inputs (see backup_dir()), not the run dir.
-    backup_dir: Optional[str] = None
-
-    @classmethod
-    def from_custom_config(cls, config: Dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(config) - known
-        if unknown:
-            raise ValueError(f"Trainer custom_config: unknown keys {sorted(unknown)}")
-        return cls(**config)
+from trainer import registry, schedules, strategy as strategy_lib
+from trainer.contract import KERAS_FILE, STATS_FILE
+from trainer.image import data, export
+from trainer.image.config import TrainConfig
 
 
 class ThroughputMeter(tf.keras.callbacks.Callback):
@@ -182,6 +158,3 @@ def train(fn_args: FnArgs, extra_callbacks=()) -> tf.keras.Model:
     absl.logging.info("Training stats: %s", json.dumps(stats))
     return model
 
-
-def run_fn(fn_args: FnArgs) -> None:
-    train(fn_args)

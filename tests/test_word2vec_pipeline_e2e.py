@@ -9,7 +9,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
 from components import datasets, text_corpora
-from pipelines import text_pipeline
+from pipelines import local_runner
 from pipelines.config import TextPipelineConfig
 
 
@@ -35,8 +35,8 @@ def test_text_pipeline_pushes_servable_models(tmp_path, workspace):
         max_tokens_per_example=100, epochs=1, batch_size=256, embedding_dim=16,
         num_sampled=8, min_count=2,
         # ~6,000 tokens: WS353 words are mostly OOV, so only the plumbing is gated here.
-        ws353_bars={"skipgram": None, "cbow": None}, min_analogy_accuracy=None)
-    result = text_pipeline.run_text_pipeline(config, echo=lambda _: None)
+        min_ws353_spearman=-1.0, min_analogy_accuracy=0.0)
+    result = local_runner.run_pipeline(config, echo=lambda _: None)
     states = {n.node_id: n.state for n in result.nodes.values()}
     assert all(s == "COMPLETE" for s in states.values()), states
     for m in result.models:
@@ -66,5 +66,5 @@ def test_text_pipeline_pushes_servable_models(tmp_path, workspace):
             workspace, "pipelines", config.name, f"Trainer.{m.model}", "model_run", "*",
             "training_stats.json"))[0])
         assert os.path.exists(os.path.join(run_dir, "projector", "vectors.tsv"))
-    summary = text_pipeline.format_summary(result)
+    summary = local_runner.format_summary(config, result)
     assert "WS353 rho" in summary and "blessed" in summary

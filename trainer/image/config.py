@@ -1,0 +1,32 @@
+"""The image Trainer's configuration: its custom_config, typed.
+
+The pipeline builds the custom_config from this class (`dataclasses.asdict`), and the
+Trainer parses it back with `from_custom_config`, so both sides agree on every key.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, List, Optional
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Unset fields fall back to the registry entry."""
+    model: str
+    image_shape: List[int]
+    num_classes: int
+    epochs: Optional[int] = None
+    batch_size: Optional[int] = None
+    seed: int = 42
+    mixed_precision: bool = False
+    # Where BackupAndRestore keeps its checkpoint; must outlive a killed attempt, so it is
+    # derived from the pipeline root and the inputs (see backup_dir()), not the run dir.
+    backup_dir: Optional[str] = None
+
+    @classmethod
+    def from_custom_config(cls, config: Dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(config) - known
+        if unknown:
+            raise ValueError(f"Trainer custom_config: unknown keys {sorted(unknown)}")
+        return cls(**config)

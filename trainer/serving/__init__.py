@@ -1,0 +1,6 @@
+"""Everything about the model server (TF Serving) in one place, for whoever needs it.
+
+- `warmup`: warm-up request records stamped into exported models;
+- `model_config`: TF Serving's `models.config`, batching and monitoring files;
+- `client`: REST and gRPC prediction clients.
+"""

@@ -1,0 +1,75 @@
+"""word2vec's training configuration: which model, loss, sampler and optimiser settings."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, Optional
+
+MODELS = ("skipgram", "cbow")
+LOSSES = ("neg", "nce", "sampled_softmax")
+# Negatives when `num_sampled` is not given: word2vec.c's 5 per example for "neg";
+# a batch's shared negatives for the TF samplers.
+DEFAULT_NUM_SAMPLED = {"neg": 5, "nce": 32, "sampled_softmax": 32}
+
+
+@dataclasses.dataclass
+class Word2VecConfig:
+    model: str = "skipgram"
+    embedding_dim: int = 100
+    window: int = 5
+    subsample: float = 1e-3
+    # "neg": negatives per example (word2vec.c's `negative`); "nce" / "sampled_softmax":
+    # negatives per batch, shared by its examples. None: DEFAULT_NUM_SAMPLED[loss].
+    num_sampled: Optional[int] = None
+    # "neg" only. 0: every example draws its own `num_sampled` negatives (word2vec.c).
+    # N > 0: one pool of N negatives per batch (per replica), shared by its examples, each
+    # term weighted num_sampled / N: the same expected objective (num_sampled draws from
+    # unigram^0.75 per example) with one [B, D] x [D, N] matmul instead of B * num_sampled
+    # row gathers and scatter updates, about half the step time on a CPU.
+    shared_negatives: int = 32
+    negatives_group: int = 256  # examples sharing one pool (one pool for a whole batch
+    # of 2048 overshoots: its few negatives get the summed gradient of every example)
+    distortion: float = 0.75
+    # "neg": word2vec's negative sampling (logistic loss on the target and num_sampled
+    # negatives per example from unigram^distortion, no log-Q correction, no output
+    # biases by default); "nce" / "sampled_softmax": tf.nn's batch-shared samplers.
+    loss: str = "neg"
+    batch_size: int = 2048  # global batch size (pairs, or CBOW centers)
+    epochs: int = 5
+    optimizer: str = "sgd"  # "sgd" | "adagrad"
+    # Per example (reduction "sum"), as word2vec.c's alpha. None: word2vec.c's defaults,
+    # 0.025 for skip-gram, 0.05 for CBOW.
+    learning_rate: Optional[float] = None
+    min_learning_rate_ratio: float = 1e-3  # linear decay down to lr * this
+    # "sum": every example's gradient is applied in full, as word2vec.c's per-pair SGD
+    # does (the learning rate is per example); "mean": divided by the global batch.
+    reduction: str = "sum"
+    # False: output biases stay 0 (no per-word offset learned). None: False for "neg"
+    # (word2vec has no output biases), True for the tf.nn losses.
+    train_biases: Optional[bool] = None
+    sequences_per_block: int = 256  # sequences turned into pairs at once
+    steps_per_loop: int = 50
+    seed: int = 42
+
+    def __post_init__(self):
+        if self.model not in MODELS:
+            raise ValueError(f"word2vec model must be one of {MODELS}, got {self.model!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"word2vec loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.num_sampled is None:
+            self.num_sampled = DEFAULT_NUM_SAMPLED[self.loss]
+        if self.learning_rate is None:
+            self.learning_rate = 0.05 if self.model == "cbow" else 0.025
+        if self.train_biases is None:
+            self.train_biases = self.loss != "neg"
+        if self.shared_negatives < 0:
+            raise ValueError("shared_negatives must be >= 0")
+        if self.window < 1 or self.embedding_dim < 1 or self.num_sampled < 1:
+            raise ValueError("window, embedding_dim and num_sampled must be >= 1")
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "Word2VecConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"word2vec config: unknown keys {sorted(unknown)}")
+        return cls(**d)
