@@ -7,6 +7,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
 from components import servability_check as sc
+from trainer.serving import warmup
 
 
 def _save(tmp_path, name, fn, signature="serving_default"):
@@ -38,10 +39,10 @@ def test_good_model_passes_and_is_stamped_with_warmup(tmp_path):
     out = sc.check_signature(path, "serving_default", EXAMPLES)
     assert out["probabilities"].shape == (3, 3)
     stamped = sc.stamp_model(path, str(tmp_path / "stamped"),
-                             sc.warmup_log("m", "serving_default", EXAMPLES))
+                             warmup.warmup_log("m", "serving_default", EXAMPLES))
     assert os.path.exists(os.path.join(stamped, "saved_model.pb"))
     records = list(tf.data.TFRecordDataset(
-        os.path.join(stamped, sc.WARMUP_DIR, sc.WARMUP_FILE)))
+        os.path.join(stamped, warmup.WARMUP_DIR, warmup.WARMUP_FILE)))
     log = prediction_log_pb2.PredictionLog.FromString(records[0].numpy())
     assert log.predict_log.request.model_spec.name == "m"
     sent = tf.make_ndarray(log.predict_log.request.inputs["examples"])
