@@ -1,5 +1,6 @@
-# The pipeline image: every TFX component of every pipeline runs in it on Kubeflow, and the
-# TFJob in k8s/training runs the multi-worker Trainer from it. Same lock file as local runs.
+# The pipeline image: every TFX component of every pipeline runs in it on Kubeflow, and so
+# do the TFJob workers of multi-worker Trainers (trainer/worker.py). Same lock file as local
+# runs. CPU only: GPU nodes need Dockerfile.gpu.
 # Build: docker build -t tfx-classics:latest .   (not built on the development machines:
 # they have no Docker engine; see README "What was and was not run here").
 FROM python:3.10-slim-bookworm
@@ -20,5 +21,8 @@ COPY components ./components
 COPY trainer ./trainer
 RUN pip install --no-deps --no-build-isolation . && pip check
 
-# KubeflowV2DagRunner passes this entrypoint's arguments (executor class, invocation JSON).
-ENTRYPOINT ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
+# KubeflowV2DagRunner passes the arguments (executor class, invocation JSON); the compiled
+# IR names the same command (trainer/kfp_entrypoint.py: TFX's Kubeflow V2 run-executor
+# with s3:// loaded and tensorflow-io's abort at exit kept from overriding the result).
+# The model-sync sidecar (k8s/overlays/s3) runs this image with its own command.
+ENTRYPOINT ["python", "-m", "trainer.kfp_entrypoint"]

@@ -4,31 +4,43 @@ PY := $(VENV)/bin/python
 CLASSICS := $(VENV)/bin/classics
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-fast bench bench-zoo bench-ingest bench-word2vec clean
+.PHONY: setup test-deps demo test test-fast bench bench-zoo bench-ingest bench-word2vec \
+	bench-scale bench-scale-quick clean
 
 setup:
 	@scripts/setup_env.sh $(VENV)
 
+test-deps:
+	@scripts/test_deps.sh
+
 demo: setup
 	$(CLASSICS) run mnist
 
-test: setup
+test: setup test-deps
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
-test-fast: setup
+test-fast: setup test-deps
 	$(PY) -m pytest tests -m "not e2e" $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) bench/run_bench.py
 
 bench-zoo: setup
-	$(PY) bench/run_bench.py --models nin,inception,resnet20,highway --epochs 3
+	$(PY) bench/run_bench.py --zoo nin,inception,resnet20,resnet32,resnet56,highway
 
 bench-ingest: setup
 	$(PY) bench/ingest_bench.py
 
 bench-word2vec: setup
 	$(PY) bench/word2vec_bench.py
+
+# Data half + one epoch at 1/8 .. full MNIST and CIFAR-10, text at 1M/4M/17M tokens (hours
+# on 2 cores); bench-scale-quick: 1/8 and 1/4, 1M tokens.
+bench-scale: setup
+	$(PY) bench/scale_bench.py
+
+bench-scale-quick: setup
+	$(PY) bench/scale_bench.py --quick
 
 clean:
 	rm -rf workspace .pytest_cache

@@ -4,22 +4,33 @@ Writes synthetic CIFAR-10 binary batches in the real format (default 5 x 10,000 
 records + a 10,000-record test batch, random pixels), then times
 
 1. the CifarExampleGen executor exactly as the pipeline runs it (validation at graph
-   construction, record ranges, DirectRunner in_memory with the pipeline's default Beam
-   args, gzip TFRecords per split), and
+   construction, record ranges, gzip TFRecords per split), once per Beam mode asked for
+   (`--modes`: the DirectRunner in_memory, multi_processing with one worker process per
+   core, multi_threading; pipelines/config.py BEAM_MODES), and
 2. a minimal single-process loop: validate the same files, read them in record ranges,
    build the same tf.Example bytes (cifar_example_gen.serialize) and write them with
    tf.io.TFRecordWriter (GZIP), one file per split.
 
-and prints records/s for both and their ratio. The outputs are then read back and
-compared as multisets of record digests per split, so both sides provably wrote the
-same examples. Figures, not pass/fail.
+Rounds are interleaved (reader, then each Beam mode, `--repeats` times) so every side
+sees the same machine load; each row carries os.getloadavg() taken before it, and the
+ratio printed per mode is the median over rounds of (Beam records/s / reader records/s
+of the same round). On a loaded machine a side with more processes gets a larger share
+of the cores; CPU seconds of the whole process tree (this process and the Beam workers)
+are printed next to the wall time. Every output is read back and compared with the
+reader's as a multiset of record digests per split, so each side provably wrote the same
+examples. Figures, not pass/fail (exit 1 only if the records differ). `--vectorised`
+adds the reader with the tf.Example bytes built by numpy (serialize_vectorised, same
+bytes): the share of the time that is building protos from Python lists.
 
-    .venv/bin/python bench/ingest_bench.py [--batches 5] [--records 10000] [--test-records 10000]
+    .venv/bin/python bench/ingest_bench.py [--batches 5] [--records 10000] \
+        [--test-records 10000] [--modes in_memory,multi_processing] [--repeats 2]
 """
 from __future__ import annotations
 
 import argparse
 import glob
+import statistics
+import threading
 import hashlib
 import os
 import platform
@@ -39,9 +50,10 @@ from tfx.proto import example_gen_pb2  # noqa: E402
 from tfx.types import standard_artifacts, standard_component_specs as K  # noqa: E402
 
 from components import cifar_example_gen, cifar_format  # noqa: E402
-from pipelines.config import DEFAULT_BEAM_ARGS  # noqa: E402
+from pipelines.config import BEAM_MODES  # noqa: E402
 
 _CHUNK = 2500  # records per read in the single-process loop (the Beam shard size too)
+VECTORISED = "reader-vectorised"
 
 
 def write_synthetic(folder: str, batches: int, records: int, test_records: int,
@@ -78,7 +90,40 @@ def run_beam(data: str, out: str, beam_args) -> float:
     return time.perf_counter() - t0
 
 
-def run_plain(data: str, out: str) -> float:
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, n = n & 0x7F, n >> 7
+        out.append(low | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _len_field(tag: int, payload: bytes) -> bytes:
+    return bytes([tag]) + _varint(len(payload)) + payload
+
+
+def serialize_vectorised(image: np.ndarray, label: int) -> bytes:
+    """The bytes cifar_example_gen.serialize writes (tf.Example, deterministic), built
+    with numpy instead of a Python list of 3,072 ints: pixels are packed varints (one
+    byte below 128, two from 128). Measures how much of ingestion is building the proto
+    (the reader-vectorised row); the digests check that the bytes are the same."""
+    v = np.asarray(image, np.uint8).reshape(-1)
+    high = v >= 128
+    pos = np.arange(len(v)) + np.concatenate([[0], np.cumsum(high)[:-1]])
+    packed = np.empty(len(v) + int(high.sum()), np.uint8)
+    packed[pos] = np.where(high, v | 0x80, v)
+    packed[pos[high] + 1] = 1  # v >> 7 for 128..255
+
+    def entry(key: bytes, int64s: bytes) -> bytes:  # map<string, Feature> entry
+        feature = _len_field(0x1A, _len_field(0x0A, int64s))  # Feature.int64_list.value
+        return _len_field(0x0A, _len_field(0x0A, key) + _len_field(0x12, feature))
+
+    features = entry(b"image", packed.tobytes()) + entry(b"label", _varint(int(label)))
+    return _len_field(0x0A, features)
+
+
+def run_plain(data: str, out: str, serialize=cifar_example_gen.serialize) -> float:
     """The same work in one process, no Beam: validate, read ranges, serialize, write."""
     t0 = time.perf_counter()
     patterns = cifar_example_gen.split_patterns(data)
@@ -93,7 +138,7 @@ def run_plain(data: str, out: str) -> float:
                 for start in range(0, batch.count, _CHUNK):
                     images, labels = cifar_format.read_records(batch, start, start + _CHUNK)
                     for image, label in zip(images, labels):
-                        writer.write(cifar_example_gen.serialize(image, int(label)))
+                        writer.write(serialize(image, int(label)))
     return time.perf_counter() - t0
 
 
@@ -103,18 +148,59 @@ def digests(out: str, split: str):
                   for r in tf.data.TFRecordDataset(files, compression_type="GZIP"))
 
 
+class TreeCpu:
+    """CPU seconds of this process and of every child it started, sampled every 0.2 s
+    (Beam's worker processes exit with the pipeline, so they are read while alive)."""
+
+    def __init__(self):
+        import psutil  # pylint: disable=import-outside-toplevel
+        self._me = psutil.Process()
+        self._children = {}
+        self._halt = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self):
+        import psutil  # pylint: disable=import-outside-toplevel
+        while not self._halt.is_set():
+            for child in self._me.children(recursive=True):
+                try:
+                    t = child.cpu_times()
+                    self._children[child.pid] = t.user + t.system
+                except psutil.Error:
+                    pass
+            self._halt.wait(0.2)
+
+    def __enter__(self):
+        t = self._me.cpu_times()
+        self._start = t.user + t.system
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._halt.set()
+        self._thread.join()
+        t = self._me.cpu_times()
+        self.seconds = t.user + t.system - self._start + sum(self._children.values())
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--batches", type=int, default=5, help="data_batch_N.bin files")
     p.add_argument("--records", type=int, default=10000, help="records per train batch")
     p.add_argument("--test-records", type=int, default=10000, help="records in test_batch.bin")
-    p.add_argument("--beam-arg", action="append", default=None,
-                   help=f"Beam pipeline arg (repeatable; default {' '.join(DEFAULT_BEAM_ARGS)})")
+    p.add_argument("--modes", default="in_memory,multi_processing",
+                   help=f"Beam modes to time, comma-separated (known: {', '.join(BEAM_MODES)})")
+    p.add_argument("--repeats", type=int, default=2, help="interleaved rounds")
+    p.add_argument("--vectorised", action="store_true",
+                   help=f"also time the reader with serialize_vectorised ({VECTORISED})")
     p.add_argument("--keep", help="keep the data and outputs in this folder")
     args = p.parse_args(argv)
     if args.test_records < 1:
         p.error("--test-records must be >= 1 (the comparison uses the train/eval layout)")
-    beam_args = args.beam_arg or list(DEFAULT_BEAM_ARGS)
+    modes = [m for m in args.modes.split(",") if m]
+    unknown = [m for m in modes if m not in BEAM_MODES]
+    if unknown:
+        p.error(f"unknown Beam modes {unknown}; known: {', '.join(BEAM_MODES)}")
 
     work = args.keep or tempfile.mkdtemp(prefix="ingest-bench.")
     os.makedirs(work, exist_ok=True)
@@ -126,20 +212,52 @@ def main(argv=None) -> int:
         print(f"data: {args.batches} x {args.records} train + {args.test_records} test records "
               f"({mb:.0f} MB) of synthetic CIFAR-10 binary batches in {data}")
         print(f"host: {platform.node()} {os.cpu_count()} CPUs, Python {platform.python_version()}")
-        print(f"beam args: {' '.join(beam_args)}")
+        for m in modes:
+            print(f"beam mode {m}: {' '.join(BEAM_MODES[m])}")
 
-        beam_out, plain_out = os.path.join(work, "beam"), os.path.join(work, "plain")
-        for d in (beam_out, plain_out):
-            shutil.rmtree(d, ignore_errors=True)
-        plain_s = run_plain(data, plain_out)
-        beam_s = run_beam(data, beam_out, beam_args)
+        plain_out = os.path.join(work, "plain")
+        rows = []  # (round, side, seconds, cpu seconds, load)
+        same = True
+        reference = None
+        for rnd in range(args.repeats):
+            for side in ["reader"] + modes + ([VECTORISED] if args.vectorised else []):
+                out = plain_out if side == "reader" else os.path.join(work, side)
+                shutil.rmtree(out, ignore_errors=True)
+                load = os.getloadavg()
+                with TreeCpu() as cpu:
+                    if side == "reader":
+                        seconds = run_plain(data, out)
+                    elif side == VECTORISED:
+                        seconds = run_plain(data, out, serialize_vectorised)
+                    else:
+                        seconds = run_beam(data, out, BEAM_MODES[side])
+                rows.append((rnd, side, seconds, cpu.seconds, load))
+                print(f"  round {rnd + 1} {side:18} {seconds:7.1f} s wall {cpu.seconds:7.1f} s "
+                      f"CPU {n / seconds:8,.0f} records/s  (load {load[0]:.1f}/{load[1]:.1f})",
+                      flush=True)
+                got = {s: digests(out, s) for s in ("train", "eval")}
+                if reference is None:
+                    reference = got
+                elif got != reference:
+                    same = False
+                    print(f"  {side}: records differ from the reader's")
 
-        same = all(digests(beam_out, s) == digests(plain_out, s) for s in ("train", "eval"))
-        beam_rate, plain_rate = n / beam_s, n / plain_s
-        print(f"\n{'':28}{'seconds':>10}{'records/s':>12}")
-        print(f"{'CifarExampleGen (Beam)':28}{beam_s:>10.1f}{beam_rate:>12,.0f}")
-        print(f"{'single-process reader':28}{plain_s:>10.1f}{plain_rate:>12,.0f}")
-        print(f"ratio Beam / single-process: {beam_rate / plain_rate:.2f}")
+        print(f"\n{'':22}{'median s':>10}{'records/s':>12}{'CPU s':>9}"
+              f"{'x reader (per round, median)':>30}")
+        for side in ["reader"] + modes + ([VECTORISED] if args.vectorised else []):
+            mine = [r for r in rows if r[1] == side]
+            secs = statistics.median(r[2] for r in mine)
+            cpu = statistics.median(r[3] for r in mine)
+            ratio = ""
+            if side != "reader":
+                per_round = [next(p[2] for p in rows if p[0] == r[0] and p[1] == "reader")
+                             / r[2] for r in mine]
+                ratio = (f"{statistics.median(per_round):.2f} ("
+                         + ", ".join(f"{x:.2f}" for x in per_round) + ")")
+            print(f"{side:22}{secs:>10.1f}{n / secs:>12,.0f}{cpu:>9.1f}{ratio:>30}")
+        loads = [r[4][0] for r in rows]
+        print(f"load average (1 min) during the runs: {min(loads):.1f} to {max(loads):.1f} "
+              f"on {os.cpu_count()} CPUs")
         print(f"identical records per split (multiset of sha1): {'yes' if same else 'NO'}")
         return 0 if same else 1
     finally:

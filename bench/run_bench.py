@@ -5,7 +5,13 @@ the Trainer's steady-state training examples/s next to a plain `model.fit` on th
 model, data, batch size, optimizer and validation set, run in this same process right
 after the pipeline, and their ratio (goal: >= 0.9). Figures, not pass/fail.
 
+`--zoo MODELS` (what `make bench-zoo` runs) skips the pipeline and trains each named
+model with its registry recipe (epochs, batch size, optimizer, schedule) in plain Keras
+on the same embedded 4,000/1,000 digits, printing its eval accuracy: the `*` figures of
+README's model table.
+
     .venv/bin/python bench/run_bench.py [--models softmax,cnn] [--keep WORKSPACE]
+    .venv/bin/python bench/run_bench.py --zoo nin,inception,resnet20,resnet32,resnet56,highway
 """
 from __future__ import annotations
 
@@ -40,6 +46,13 @@ def load_split(folder: str, prefix: str):
 def plain_keras(spec: registry.ImageModelSpec, data_dir: str, epochs: int, batch: int,
                 seed: int = 42) -> float:
     """Steady-state examples/s of model.fit on in-memory arrays (epoch 1 excluded)."""
+    return fit_plain(spec, data_dir, epochs, batch, seed)[0]
+
+
+def fit_plain(spec: registry.ImageModelSpec, data_dir: str, epochs: int, batch: int,
+              seed: int = 42):
+    """model.fit of `spec`'s recipe on in-memory arrays: (steady-state examples/s,
+    eval accuracy after the last epoch, fit seconds, parameter count)."""
     (x, y), (xv, yv) = load_split(data_dir, "train"), load_split(data_dir, "t10k")
     tf.keras.utils.set_random_seed(seed)
     model = spec.build(x.shape[1:], 10)
@@ -49,9 +62,22 @@ def plain_keras(spec: registry.ImageModelSpec, data_dir: str, epochs: int, batch
                   loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
     meter = ThroughputMeter(steps * batch)
-    model.fit(x[: steps * batch], y[: steps * batch], batch_size=batch, epochs=epochs,
-              validation_data=(xv, yv), callbacks=[meter], verbose=0)
-    return meter.steady_examples_per_sec()
+    t0 = time.perf_counter()
+    history = model.fit(x[: steps * batch], y[: steps * batch], batch_size=batch,
+                        epochs=epochs, validation_data=(xv, yv), callbacks=[meter], verbose=0)
+    return (meter.steady_examples_per_sec(), float(history.history["val_accuracy"][-1]),
+            time.perf_counter() - t0, int(model.count_params()))
+
+
+def zoo(models, data_dir: str) -> None:
+    """Each model's registry recipe in plain Keras; prints its eval accuracy."""
+    print(f"\n{'model':<10}{'params':>11}{'epochs':>7}{'batch':>6}{'fit s':>8}{'eval acc':>10}"
+          f"  (embedded MNIST, 4,000 train / 1,000 eval, plain Keras, registry recipe)")
+    for name in models:
+        spec = registry.get(name)
+        _, accuracy, seconds, params = fit_plain(spec, data_dir, spec.epochs, spec.batch_size)
+        print(f"{name:<10}{params:>11,}{spec.epochs:>7}{spec.batch_size:>6}{seconds:>8.0f}"
+              f"{accuracy:>10.4f}", flush=True)
 
 
 def main() -> int:
@@ -61,12 +87,20 @@ def main() -> int:
                     help="epochs of the plain-Keras run (first one excluded from the rate)")
     ap.add_argument("--epochs", type=int, help="override every model's epochs (pipeline)")
     ap.add_argument("--keep", help="workspace to keep (default: a temp dir, removed)")
+    ap.add_argument("--zoo", help="comma-separated models: plain-Keras eval accuracy of each "
+                                  "registry recipe, no pipeline")
     args = ap.parse_args()
     models = [m for m in args.models.split(",") if m]
     ws = args.keep or tempfile.mkdtemp(prefix="classics-bench-")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"TensorFlow {tf.__version__}, devices "
           f"{[d.device_type for d in tf.config.list_logical_devices()]}")
+    if args.zoo:
+        zoo([m for m in args.zoo.split(",") if m],
+            ImagePipelineConfig(corpus="mnist", workspace=ws).resolve_data_dir())
+        if not args.keep:
+            shutil.rmtree(ws, ignore_errors=True)
+        return 0
     config = ImagePipelineConfig(corpus="mnist", models=models, workspace=ws, enable_cache=False,
                             epochs=args.epochs)
     t0 = time.perf_counter()

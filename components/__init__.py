@@ -2,7 +2,10 @@
 
 ExampleGens (IDX, CIFAR-10 binary, image folders, text) with their format readers
 (*_format.py, image_folder.py, text_corpora.py), dataset downloads (datasets.py),
-ServabilityCheck and the word2vec evaluator. Bad input raises
+ServabilityCheck, ServingBaseline (the served model as the baseline, and the Evaluator
+that ignores an empty one), the word2vec evaluator, and the Trainer whose step runs a
+Kubeflow TFJob of many workers (tfjob_trainer.py; the job's spec and client: tfjob.py).
+Bad input raises
 input_errors.InputFileError, which names the file.
 
 Layering: components may import trainer (the data contract, model code); never pipelines.

@@ -18,16 +18,15 @@ so each file is read as record ranges in parallel.
 """
 from __future__ import annotations
 
-import os
 from typing import Any, Dict, List, Tuple
 
 import apache_beam as beam
 import numpy as np
-import tensorflow as tf
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
 
 from components import cifar_format
+from components import filesystem as fs
 from trainer import contract
 from components.example_gen_base import AtomicExampleGenExecutor, split_configs
 
@@ -46,14 +45,14 @@ def split_patterns(input_base: str) -> Dict[str, str]:
     there is no test batch (then hash-split). A folder not visible here (a cluster volume
     when compiling for Kubeflow) is assumed to hold what `classics data fetch cifar10`
     writes: cifar-10-batches-bin/ with the five data batches and the test batch."""
-    if not os.path.isdir(input_base):
+    if not fs.isdir(input_base):
         prefix = cifar_format.BATCHES_DIR + "/"
         return {"train": prefix + cifar_format.TRAIN_PATTERN,
                 "eval": prefix + cifar_format.TEST_PATTERN}
     folder = cifar_format.batches_dir(input_base)
-    rel = os.path.relpath(folder, input_base)
-    prefix = "" if rel == "." else rel + "/"
-    has_test = os.path.isfile(os.path.join(folder, cifar_format.TEST_PATTERN))
+    # batches_dir returns input_base itself or input_base joined with BATCHES_DIR.
+    prefix = "" if folder == input_base else cifar_format.BATCHES_DIR + "/"
+    has_test = fs.isfile(fs.join(folder, cifar_format.TEST_PATTERN))
     cifar_format.find_batches(folder, cifar_format.TRAIN_PATTERN)  # fail at construction
     if has_test:
         return {"train": prefix + cifar_format.TRAIN_PATTERN,

@@ -12,13 +12,13 @@ order of the `image` feature shared with the Transform and the Trainer).
 
 Every check raises `CifarFormatError` naming the file (empty file, length not a multiple
 of the record size, label byte out of range), so a bad download is reported as "which
-file, what is wrong" before anything is written downstream. `extract_archive` unpacks the
-official tar.gz safely (no absolute paths, no `..`, no links or devices).
+file, what is wrong" before anything is written downstream. Batches are read through
+components/filesystem.py (local, gs:// or s3://). `extract_archive` unpacks the official
+tar.gz safely (no absolute paths, no `..`, no links or devices), locally.
 """
 from __future__ import annotations
 
 import dataclasses
-import glob
 import os
 import shutil
 import tarfile
@@ -27,6 +27,7 @@ from typing import Iterator, List, Sequence, Tuple
 
 import numpy as np
 
+from components import filesystem as fs
 from components.input_errors import InputFileError
 
 HEIGHT, WIDTH, CHANNELS = 32, 32, 3
@@ -61,12 +62,12 @@ class CifarBatch:
 def validate(path: str) -> CifarBatch:
     """Checks that `path` is a non-empty whole number of records with labels 0..9.
 
-    Reads only the label byte of each record (a strided read), so validating the full
-    60,000-record corpus costs one pass over the files, not a decode.
+    Reads the file once, in blocks of records (local, gs:// or s3:// alike), and looks
+    only at each record's label byte: one pass over the corpus, no decode.
     """
-    if not os.path.isfile(path):
+    if not fs.isfile(path):
         raise CifarFormatError(path, "file not found")
-    size = os.path.getsize(path)
+    size = fs.size(path)
     if size == 0:
         raise CifarFormatError(path, "empty file: no records")
     if size % RECORD_BYTES:
@@ -77,10 +78,15 @@ def validate(path: str) -> CifarBatch:
                   f"{size % RECORD_BYTES} trailing bytes (truncated or not a CIFAR-10 "
                   f"binary batch)")
     count = size // RECORD_BYTES
-    data = np.memmap(path, dtype=np.uint8, mode="r", shape=(count, RECORD_BYTES))
-    try:
+    with fs.open_binary(path) as f:
         for start in range(0, count, _LABEL_SCAN_RECORDS):
-            labels = np.asarray(data[start:start + _LABEL_SCAN_RECORDS, 0])
+            n = min(_LABEL_SCAN_RECORDS, count - start)
+            block = f.read(n * RECORD_BYTES)
+            if len(block) != n * RECORD_BYTES:  # the file shrank while it was read
+                ended = start + len(block) // RECORD_BYTES
+                raise CifarFormatError(path, f"truncated: expected {count} records, the "
+                                             f"file ended in record {ended}")
+            labels = np.frombuffer(block, dtype=np.uint8).reshape(n, RECORD_BYTES)[:, 0]
             bad = np.flatnonzero(labels >= NUM_CLASSES)
             if bad.size:
                 i = int(bad[0])
@@ -90,8 +96,6 @@ def validate(path: str) -> CifarBatch:
                           f"({bad.size} bad labels in records {start}.."
                           f"{start + len(labels) - 1}; not a CIFAR-10 batch? CIFAR-100 "
                           f"records have 2 label bytes)")
-    finally:
-        del data
     return CifarBatch(path=path, count=count)
 
 
@@ -111,7 +115,7 @@ def read_records(batch: CifarBatch, start: int, stop: int) -> Tuple[np.ndarray, 
     """Records [start, stop) of a validated batch: (uint8 [n, 32, 32, 3], uint8 [n])."""
     start, stop = max(0, start), min(stop, batch.count)
     n = max(0, stop - start)
-    with open(batch.path, "rb") as f:
+    with fs.open_binary(batch.path) as f:
         f.seek(start * RECORD_BYTES)
         data = f.read(n * RECORD_BYTES)
     if len(data) != n * RECORD_BYTES:  # the file changed since it was validated
@@ -168,26 +172,26 @@ def batches_dir(input_base: str) -> str:
     """
     if _glob(input_base, TRAIN_PATTERN) or _glob(input_base, TEST_PATTERN):
         return input_base
-    nested = os.path.join(input_base, BATCHES_DIR)
-    if os.path.isdir(nested):
+    nested = fs.join(input_base, BATCHES_DIR)
+    if fs.isdir(nested):
         return nested
     problem = (f"no CIFAR-10 binary batches ({TRAIN_PATTERN}, {TEST_PATTERN}) here or in "
                f"{BATCHES_DIR}/")
-    if os.path.isfile(os.path.join(input_base, ARCHIVE_NAME)):
+    if fs.isfile(fs.join(input_base, ARCHIVE_NAME)):
         problem += (f"; found the unextracted {ARCHIVE_NAME}: `classics data fetch cifar10 "
                     f"--dest {input_base}` checks and extracts it")
     raise CifarFormatError(input_base, problem)
 
 
 def _glob(folder: str, pattern: str) -> List[str]:
-    return sorted(p for p in glob.glob(os.path.join(folder, pattern)) if os.path.isfile(p))
+    return fs.glob_files(folder, pattern)
 
 
 def find_batches(folder: str, pattern: str) -> List[str]:
     """The batch files matching `pattern` in `folder` (at least one, else an error)."""
     files = _glob(folder, pattern)
     if not files:
-        raise CifarFormatError(os.path.join(folder, pattern), "no file matches")
+        raise CifarFormatError(fs.join(folder, pattern), "no file matches")
     return files
 
 

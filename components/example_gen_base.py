@@ -12,7 +12,10 @@ SINGLE_SPLIT = "single"  # input split name meaning "hash-split me into train/ev
 
 class AtomicExampleGenExecutor(BaseExampleGenExecutor):
     """Removes whatever the Beam job wrote when it fails, so a failed ExampleGen leaves no
-    half-written split behind (TFX itself only marks the execution FAILED in MLMD).
+    half-written split behind. TFX's local launcher also deletes a failed execution's
+    output folders; the Kubeflow v2 container entrypoint does not, hence this. The
+    artifact's own folder stays (emptied), as the launcher created it: deleting it too
+    made the launcher's own cleanup fail with NotFoundError, hiding the real error.
 
     Subclasses that check their input before the graph is built, or record something on
     the output after it ran, override `prepare` / `finish`: both run inside the rollback."""
@@ -37,6 +40,7 @@ class AtomicExampleGenExecutor(BaseExampleGenExecutor):
                         logging.warning("ExampleGen failed: removing partial output %s",
                                         artifact.uri)
                         fileio.rmtree(artifact.uri)
+                        fileio.makedirs(artifact.uri)
             raise
 
 

@@ -5,7 +5,8 @@ dimensions, then one uint32 per dimension) followed by the data in C order. File
 gzip-compressed; that is detected from the gzip magic bytes, not the file name.
 
 Every check raises `IdxFormatError` naming the file, so a bad download is reported as
-"which file, what is wrong" before anything is written downstream.
+"which file, what is wrong" before anything is written downstream. Files are read
+through components/filesystem.py: a path may be local, gs:// or s3:// (writing is local).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from typing import BinaryIO, Iterator, Tuple
 
 import numpy as np
 
+from components import filesystem as fs
 from components.input_errors import InputFileError
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -68,17 +70,21 @@ class IdxHeader:
 
 
 def _is_gzip(path: str) -> bool:
-    with open(path, "rb") as f:
+    with fs.open_binary(path) as f:
         return f.read(2) == GZIP_MAGIC
 
 
 def open_idx(path: str) -> BinaryIO:
-    """Opens an IDX file for binary reading, transparently un-gzipping it."""
-    if not os.path.isfile(path):
+    """Opens an IDX file (local, gs:// or s3://) for binary reading, transparently
+    un-gzipping it."""
+    if not fs.isfile(path):
         raise IdxFormatError(path, "file not found")
-    if _is_gzip(path):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")
+    f = fs.open_binary(path)
+    compressed = f.read(2) == GZIP_MAGIC
+    f.seek(0)
+    if compressed:
+        return fs.OwningReader(gzip.GzipFile(fileobj=f, mode="rb"), f)  # type: ignore
+    return f
 
 
 def _read_exact(f: BinaryIO, n: int, path: str, what: str) -> bytes:
@@ -193,8 +199,13 @@ class MnistPair:
         return self.images.count
 
 
-def validate_mnist_pair(images_path: str, labels_path: str) -> MnistPair:
-    """Validates an MNIST images/labels pair: magic numbers, dimensions, matching counts."""
+MNIST_NUM_CLASSES = 10
+
+
+def validate_mnist_pair(images_path: str, labels_path: str,
+                        num_classes: int = MNIST_NUM_CLASSES) -> MnistPair:
+    """Validates an MNIST images/labels pair: magic numbers, dimensions, matching counts,
+    and every label a class id 0..num_classes-1 (a label file is small: read whole)."""
     images = validate(images_path, MNIST_IMAGES_MAGIC)
     labels = validate(labels_path, MNIST_LABELS_MAGIC)
     if len(images.shape) != 3 or min(images.shape[1:]) == 0:
@@ -203,6 +214,13 @@ def validate_mnist_pair(images_path: str, labels_path: str) -> MnistPair:
         raise IdxFormatError(
             labels_path, f"holds {labels.count} labels but {images_path} holds "
                          f"{images.count} images")
+    values = read_records(labels, 0, labels.count)
+    bad = np.flatnonzero(values >= num_classes)
+    if bad.size:
+        i = int(bad[0])
+        raise IdxFormatError(
+            labels_path, f"label {int(values[i])} at record {i} is not a class id "
+                         f"0..{num_classes - 1} ({bad.size} bad label(s))")
     return MnistPair(images=images, labels=labels)
 
 

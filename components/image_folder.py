@@ -8,7 +8,8 @@ Two layouts are accepted under the data folder `root`:
 
 With a `train/` folder the top level may hold only `train/` and `eval/` or `test/`
 (a `train/` alone is hash-split). Files at the top level, and hidden files and folders
-(names starting with "."), are ignored.
+(names starting with "."), are ignored. `root` may be a local folder, gs:// or s3://:
+every listing and read goes through components/filesystem.py.
 
 Class ids: the class folders are sorted by Python's `sorted()` on their names (Unicode
 code-point order, so "Zebra" < "ant" and "class10" < "class2") and class id i is the i-th
@@ -46,6 +47,7 @@ import numpy as np
 from absl import logging
 from PIL import Image, ImageOps
 
+from components import filesystem as fs
 from components.input_errors import InputFileError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -104,13 +106,13 @@ class Layout:
 
 def _visible_entries(folder: str) -> List[str]:
     try:
-        return sorted(n for n in os.listdir(folder) if not n.startswith("."))
-    except OSError as e:
+        return sorted(n for n in fs.listdir(folder) if not n.startswith("."))
+    except fs.ERRORS as e:
         raise ImageFolderError(folder, f"cannot list folder: {e}") from e
 
 
 def _subfolders(folder: str) -> List[str]:
-    return [n for n in _visible_entries(folder) if os.path.isdir(os.path.join(folder, n))]
+    return [n for n in _visible_entries(folder) if fs.isdir(fs.join(folder, n))]
 
 
 def _class_folders(split_dir: str, root: str) -> List[str]:
@@ -122,16 +124,16 @@ def _class_folders(split_dir: str, root: str) -> List[str]:
                        f"holding its images")
     for name in names:
         if "\n" in name or "\r" in name:
-            raise ImageFolderError(os.path.join(split_dir, name),
+            raise ImageFolderError(fs.join(split_dir, name),
                                    "class folder name contains a line break")
         try:
             name.encode("utf-8")
         except UnicodeEncodeError as e:
-            raise ImageFolderError(os.path.join(split_dir, name),
+            raise ImageFolderError(fs.join(split_dir, name),
                                    "class folder name is not valid UTF-8") from e
-        if not _visible_entries(os.path.join(split_dir, name)):
+        if not _visible_entries(fs.join(split_dir, name)):
             raise ImageFolderError(
-                os.path.join(split_dir, name),
+                fs.join(split_dir, name),
                 "empty class folder: every class needs at least one image (a class "
                 "without examples would still take a class id)")
     return names
@@ -139,14 +141,14 @@ def _class_folders(split_dir: str, root: str) -> List[str]:
 
 def detect_layout(root: str) -> Layout:
     """Finds the split folders and class names (cheap: lists folders, decodes nothing)."""
-    if not os.path.isdir(root):
+    if not fs.isdir(root):
         raise ImageFolderError(root, "data folder does not exist")
     top = _subfolders(root)
     evals = [d for d in EVAL_DIRS if d in top]
     if TRAIN_DIR not in top:
         if evals:
             raise ImageFolderError(
-                os.path.join(root, evals[0]),
+                fs.join(root, evals[0]),
                 f"an eval split folder without a {TRAIN_DIR}/ folder next to it")
         return Layout(root=root, split_dirs={"single": root},
                       class_names=tuple(_class_folders(root, root)))
@@ -156,18 +158,18 @@ def detect_layout(root: str) -> Layout:
     others = [d for d in top if d != TRAIN_DIR and d not in evals]
     if others:
         raise ImageFolderError(
-            os.path.join(root, others[0]),
+            fs.join(root, others[0]),
             f"unexpected folder next to {TRAIN_DIR}/: with split folders the top level "
             f"holds only {TRAIN_DIR}/ and eval/ or test/")
-    train_dir = os.path.join(root, TRAIN_DIR)
+    train_dir = fs.join(root, TRAIN_DIR)
     classes = _class_folders(train_dir, root)
     split_dirs = {"train": train_dir}
     if evals:
-        eval_dir = os.path.join(root, evals[0])
+        eval_dir = fs.join(root, evals[0])
         for name in _class_folders(eval_dir, root):
             if name not in classes:
                 raise ImageFolderError(
-                    os.path.join(eval_dir, name),
+                    fs.join(eval_dir, name),
                     f"class folder has no counterpart in {train_dir}; the classes are "
                     f"defined by the {TRAIN_DIR}/ folder")
         split_dirs["eval"] = eval_dir
@@ -186,18 +188,18 @@ def split_patterns(root: str) -> Dict[str, str]:
     layout = detect_layout(root)
     out = {}
     for name, folder in layout.split_dirs.items():
-        rel = os.path.relpath(folder, root)
-        out[name] = "*/*" if rel == "." else f"{rel}/*/*"
+        # A split folder is root itself or one of its direct sub-folders.
+        out[name] = "*/*" if folder == root else f"{fs.basename(folder)}/*/*"
     return out
 
 
 def split_dir_of(root: str, pattern: str) -> str:
     """The split folder a pattern from split_patterns() stands for."""
     if pattern != "*/*" and not pattern.endswith("/*/*"):
-        raise ImageFolderError(os.path.join(root, pattern),
+        raise ImageFolderError(fs.join(root, pattern),
                                "unsupported split pattern: expected '*/*' or '<folder>/*/*'")
     rel = pattern[: -len("*/*")].rstrip("/")
-    return os.path.join(root, rel) if rel else root
+    return fs.join(root, rel) if rel else root
 
 
 # -------------------------------------------------------------------------------- scan
@@ -231,14 +233,14 @@ def _orientation(im: Image.Image) -> Optional[int]:
 def _check_image(path: str, options: FolderOptions) -> Tuple[Optional[str], Tuple[int, int]]:
     """(None, size) for a usable image, else (reason, (0, 0)). Decodes the whole image
     (JPEGs at reduced scale via Pillow's draft mode) to catch truncated or corrupt data."""
-    if os.path.isdir(path):
+    if fs.isdir(path):
         return "nested folder (only files directly inside a class folder are read)", (0, 0)
     ext = os.path.splitext(path)[1]
     if ext.lower() not in IMAGE_EXTENSIONS:
         return (f"unsupported file type {ext or '(no extension)'!r}; expected "
                 f"{', '.join(IMAGE_EXTENSIONS)} in any case"), (0, 0)
     try:
-        im = Image.open(path, formats=PIL_FORMATS)
+        im = Image.open(fs.read_bytes(path), formats=PIL_FORMATS)
     except Exception as e:  # pylint: disable=broad-except  (UnidentifiedImageError, OSError...)
         return f"not a PNG or JPEG image ({type(e).__name__}: {e})", (0, 0)
     try:
@@ -273,13 +275,13 @@ def scan(root: str, patterns: Sequence[str], options: FolderOptions,
         found: List[Tuple[str, int]] = []
         for name in _class_folders(split_dir, root):
             if name not in ids:
-                raise ImageFolderError(os.path.join(split_dir, name),
+                raise ImageFolderError(fs.join(split_dir, name),
                                        "class folder is not one of the data set's classes")
-            folder = os.path.join(split_dir, name)
+            folder = fs.join(split_dir, name)
             entries = _visible_entries(folder)
             usable = 0
             for entry in entries:
-                path = os.path.join(folder, entry)
+                path = fs.join(folder, entry)
                 reason, size = _check_image(path, options)
                 if reason is not None:
                     if options.on_bad_file == ERROR:
@@ -310,7 +312,7 @@ def scan(root: str, patterns: Sequence[str], options: FolderOptions,
 def decode(path: str, options: FolderOptions) -> np.ndarray:
     """The image as uint8 [height, width, channels] (HWC), converted and resized."""
     try:
-        with Image.open(path, formats=PIL_FORMATS) as im:
+        with Image.open(fs.read_bytes(path), formats=PIL_FORMATS) as im:
             if _orientation(im) not in (None, 1):
                 im = ImageOps.exif_transpose(im)
             im = im.convert(options.mode)

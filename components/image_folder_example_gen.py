@@ -35,7 +35,6 @@ import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
-import tensorflow as tf
 from absl import logging
 from google.protobuf import any_pb2, json_format, struct_pb2
 from tfx import types

@@ -10,14 +10,12 @@ tf.Examples with two features:
 
 The `t10k` files, when present, are the eval split; otherwise the train files are split
 4:1 by a deterministic hash of each example. Every file is validated (magic number,
-dimensions, length, matching counts, gzip integrity) while the Beam graph is built, i.e.
-before anything is written, so a bad file fails the component with a message naming it
-and leaves no Examples artifact behind.
+dimensions, length, matching counts, gzip integrity, labels 0-9) while the Beam graph is
+built, i.e. before anything is written, so a bad file fails the component with a message
+naming it and leaves no Examples artifact behind.
 """
 from __future__ import annotations
 
-import glob
-import os
 from typing import Any, Dict, List, Optional, Tuple
 
 import apache_beam as beam
@@ -25,6 +23,7 @@ import tensorflow as tf
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
 
+from components import filesystem as fs
 from components import idx_format
 from trainer.contract import image_example
 from components.example_gen_base import SINGLE_SPLIT, AtomicExampleGenExecutor, split_configs
@@ -42,20 +41,20 @@ def split_pattern(prefix: str) -> str:
 
 def find_pair(input_base: str, pattern: str) -> Tuple[str, str]:
     """Returns (images_path, labels_path) matched by `pattern` under `input_base`."""
-    matches = sorted(glob.glob(os.path.join(input_base, pattern)))
-    images = [m for m in matches if "-images-idx3-ubyte" in os.path.basename(m)]
-    labels = [m for m in matches if "-labels-idx1-ubyte" in os.path.basename(m)]
-    where = os.path.join(input_base, pattern)
+    matches = fs.glob_files(input_base, pattern)
+    images = [m for m in matches if "-images-idx3-ubyte" in fs.basename(m)]
+    labels = [m for m in matches if "-labels-idx1-ubyte" in fs.basename(m)]
+    where = fs.join(input_base, pattern)
     if len(images) != 1 or len(labels) != 1:
         raise idx_format.IdxFormatError(
             where, f"expected exactly one images file and one labels file, found "
-                   f"images={[os.path.basename(p) for p in images]} "
-                   f"labels={[os.path.basename(p) for p in labels]}")
+                   f"images={[fs.basename(p) for p in images]} "
+                   f"labels={[fs.basename(p) for p in labels]}")
     return images[0], labels[0]
 
 
 def has_test_split(input_base: str) -> bool:
-    return bool(glob.glob(os.path.join(input_base, split_pattern(TEST_PREFIX))))
+    return bool(fs.glob_files(input_base, split_pattern(TEST_PREFIX)))
 
 
 def _read_range(bounds: Tuple[int, int], pair: idx_format.MnistPair):
@@ -101,7 +100,7 @@ def create(input_base: str, eval_hash_buckets: int = 1, train_hash_buckets: int 
     volume when compiling for Kubeflow) is assumed to hold the official four files.
     """
     if test_split is None:
-        test_split = has_test_split(input_base) if os.path.isdir(input_base) else True
+        test_split = has_test_split(input_base) if fs.isdir(input_base) else True
     patterns = ({"train": split_pattern(TRAIN_PREFIX), "eval": split_pattern(TEST_PREFIX)}
                 if test_split else {SINGLE_SPLIT: split_pattern(TRAIN_PREFIX)})
     input_config, output_config = split_configs(patterns, train_hash_buckets,

@@ -15,7 +15,8 @@ tokens (so no tf.Example is ever unbounded, whatever the input):
 Bad input never turns into a silent empty corpus: non-UTF-8 bytes, a line longer than
 `max_line_bytes`, a token longer than `MAX_TOKEN_CHARS`, XML that does not parse or has
 no <page>, a corrupt .bz2/.zip, and a corpus without a single token all raise
-`TextCorpusError` naming the file (and line/offset where there is one).
+`TextCorpusError` naming the file (and line/offset where there is one). Corpora may be
+local, gs:// or s3://: files are listed and read through components/filesystem.py.
 """
 from __future__ import annotations
 
@@ -23,14 +24,15 @@ import bz2
 import codecs
 import collections
 import dataclasses
-import glob
 import gzip
 import os
 import re
 import xml.etree.ElementTree as ET
 import zipfile
+import zlib
 from typing import BinaryIO, Callable, Dict, Iterable, Iterator, List, Optional
 
+from components import filesystem as fs
 from components.input_errors import InputFileError
 
 DEFAULT_MAX_TOKENS = 1000  # tokens per emitted chunk (word2vec.c's MAX_SENTENCE_LENGTH)
@@ -128,30 +130,39 @@ def _chunks(doc: str, tokens: Iterable[str], max_tokens: int, start: int = 0
 
 
 def _open_binary(path: str) -> BinaryIO:
-    """Opens a file, transparently decompressing .bz2 / .gz and the one member of a .zip."""
+    """Opens a file (local, gs:// or s3://), transparently decompressing .bz2 / .gz and
+    the one member of a .zip."""
+    if not fs.isfile(path):  # gfile opens lazily: say it here, not at the first read
+        raise TextCorpusError(path, "cannot open: no such file")
+    raw = fs.open_binary(path)
     try:
         if path.endswith(".bz2"):
-            return bz2.open(path, "rb")
+            return fs.OwningReader(bz2.BZ2File(raw, "rb"), raw)  # type: ignore[return-value]
         if path.endswith(".gz"):
-            return gzip.open(path, "rb")
+            return fs.OwningReader(gzip.GzipFile(fileobj=raw, mode="rb"), raw)  # type: ignore
         if path.endswith(".zip"):
-            zf = zipfile.ZipFile(path)
+            zf = zipfile.ZipFile(raw)
             members = [m for m in zf.infolist() if not m.is_dir()]
             if len(members) != 1:
+                zf.close()
                 raise TextCorpusError(path, f"expected one file in the zip archive, found "
                                             f"{[m.filename for m in members]}")
-            return zf.open(members[0])
-        return open(path, "rb")
-    except (OSError, zipfile.BadZipFile) as e:
-        raise TextCorpusError(path, f"cannot open: {e}") from e
+            return fs.OwningReader(zf.open(members[0]), zf, raw)  # type: ignore
+        return raw
+    except BaseException as e:
+        raw.close()
+        if isinstance(e, (OSError, zipfile.BadZipFile)):
+            raise TextCorpusError(path, f"cannot open: {e}") from e
+        raise
 
 
 def _read_blocks(path: str, f: BinaryIO) -> Iterator[bytes]:
     while True:
         try:
             block = f.read(_BLOCK)
-        except (OSError, EOFError, zipfile.BadZipFile, ValueError) as e:
-            # bz2/gzip/zip integrity errors surface on read, not on open.
+        except (OSError, EOFError, zipfile.BadZipFile, ValueError, zlib.error) as e:
+            # bz2/gzip/zip integrity errors surface on read, not on open; a corrupt
+            # deflate stream (gzip or zip) raises zlib.error, which is not an OSError.
             raise TextCorpusError(path, f"corrupt or truncated compressed data: {e}") from e
         if not block:
             return
@@ -356,7 +367,7 @@ def read_wikipedia(path: str, max_tokens: int = DEFAULT_MAX_TOKENS,
                     yield chunk
         except ET.ParseError as e:
             raise TextCorpusError(path, f"not a well-formed UTF-8 XML dump: {e}") from e
-        except (OSError, EOFError) as e:
+        except (OSError, EOFError, zlib.error) as e:
             raise TextCorpusError(path, f"corrupt or truncated compressed data: {e}") from e
     if pages == 0:
         raise TextCorpusError(path, "XML has no <page> elements (not a MediaWiki dump?)")
@@ -365,14 +376,14 @@ def read_wikipedia(path: str, max_tokens: int = DEFAULT_MAX_TOKENS,
 # --------------------------------------------------------------------------- layouts
 
 def _glob(input_base: str, pattern: str) -> List[str]:
-    return sorted(f for f in glob.glob(os.path.join(input_base, pattern)) if os.path.isfile(f))
+    return fs.glob_files(input_base, pattern)
 
 
 def detect_format(input_base: str) -> str:
     """Which layout a folder holds: ptb > wikipedia > text8 > plaintext."""
-    if not os.path.isdir(input_base):
+    if not fs.isdir(input_base):
         raise TextCorpusError(input_base, "corpus folder does not exist")
-    if os.path.exists(os.path.join(input_base, PTB_FILES["train"])):
+    if fs.exists(fs.join(input_base, PTB_FILES["train"])):
         return "ptb"
     if _glob(input_base, WIKI_PATTERN):
         return "wikipedia"
@@ -414,17 +425,18 @@ def read_file(fmt: str, path: str, max_tokens: int = DEFAULT_MAX_TOKENS,
 
 def check_file(fmt: str, path: str) -> None:
     """Cheap structural checks done before any reading (at Beam graph construction)."""
-    if not os.path.isfile(path):
+    if not fs.isfile(path):
         raise TextCorpusError(path, "file does not exist")
-    if os.path.getsize(path) == 0:
+    if fs.size(path) == 0:
         raise TextCorpusError(path, "file is empty")
-    with open(path, "rb") as f:
+    with fs.open_binary(path) as f:
         head = f.read(4)
+        is_zip = path.endswith(".zip") and zipfile.is_zipfile(f)
     if path.endswith(".bz2") and not head.startswith(b"BZh"):
         raise TextCorpusError(path, "not a bzip2 file (bad magic bytes)")
     if path.endswith(".gz") and not head.startswith(b"\x1f\x8b"):
         raise TextCorpusError(path, "not a gzip file (bad magic bytes)")
-    if path.endswith(".zip") and not zipfile.is_zipfile(path):
+    if path.endswith(".zip") and not is_zip:
         raise TextCorpusError(path, "not a zip file")
 
 
@@ -434,7 +446,7 @@ def corpus_files(input_base: str, pattern: str, fmt: str) -> List[str]:
     if fmt == "text8":  # `text8` unzipped next to its `text8.zip`: read it once
         files = [f for f in files if not (f.endswith(".zip") and f[:-4] in files)]
     if not files:
-        raise TextCorpusError(os.path.join(input_base, pattern),
+        raise TextCorpusError(fs.join(input_base, pattern),
                               f"no {fmt} corpus files match")
     for path in files:
         check_file(fmt, path)

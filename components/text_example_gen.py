@@ -16,7 +16,6 @@ partial output.
 """
 from __future__ import annotations
 
-import os
 from typing import Any, Dict
 
 import apache_beam as beam
@@ -26,6 +25,7 @@ from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
+from components import filesystem as fs
 from components import text_corpora
 from trainer.contract import text_example
 from components.example_gen_base import AtomicExampleGenExecutor, split_configs
@@ -66,7 +66,7 @@ def read_custom_config(exec_properties: Dict[str, Any]) -> Dict[str, Any]:
 
 def _read_file(path: str, fmt: str, max_tokens: int, max_line_bytes: int):
     stats = text_corpora.new_stats()
-    source = os.path.basename(path)
+    source = fs.basename(path)
     for chunk in text_corpora.read_file(fmt, path, max_tokens, max_line_bytes, stats):
         yield to_example(chunk, source)
     for key, value in stats.items():
@@ -97,7 +97,7 @@ def _TextToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
     _ = (examples
          | "Count" >> beam.combiners.Count.Globally()
          | "RequireTokens" >> beam.Map(_require_examples,
-                                       where=os.path.join(input_base, split_pattern)))
+                                       where=fs.join(input_base, split_pattern)))
     return examples
 
 
@@ -119,7 +119,7 @@ def create(input_base: str, fmt: str = "auto",
            max_line_bytes: int = text_corpora.DEFAULT_MAX_LINE_BYTES,
            eval_hash_buckets: int = 1, train_hash_buckets: int = 9) -> TextExampleGen:
     """Builds the component for `input_base` (layout detected unless `fmt` is given)."""
-    visible = os.path.isdir(input_base)  # not when compiling for a cluster volume
+    visible = fs.isdir(input_base)  # not when compiling for a cluster volume
     if fmt == "auto":
         if not visible:
             raise ValueError(f"{input_base}: folder not visible here, so its layout cannot "

@@ -2,7 +2,8 @@
 
 Inputs: `examples` (the TextExampleGen output; its `eval` split is the held-out text),
 `model` (a Trainer's word2vec SavedModel, see trainer/word2vec/export.py) and optionally
-`baseline_model` (the model to beat, when there is one). For the candidate and the baseline alike it computes
+`baseline_model` (the model to beat: ServingBaseline's copy of the served version; an
+empty one, `has_model` = 0, counts as none, see components/serving_baseline.py). For the candidate and the baseline alike it computes
 
 - WordSim-353 Spearman rho (and the OOV pair rate),
 - analogy accuracy on questions-words.txt, over in-vocabulary questions (and coverage),
@@ -13,18 +14,18 @@ Inputs: `examples` (the TextExampleGen output; its `eval` split is the held-out 
 Blessing: every absolute threshold that is set (not None) must hold
 (`min_ws353_spearman`, `min_analogy_accuracy`, `max_heldout_loss`; a NaN score, e.g. no
 WS353 pair in the vocabulary, fails its threshold), and when there is a baseline the
-candidate must not fall more than `max_ws353_drop` / `max_analogy_drop` below it.
+candidate must not fall more than `max_ws353_drop` / `max_analogy_drop` below it nor have
+a held-out loss more than `max_heldout_loss_increase` (a fraction) above the baseline's.
 
 Outputs: `evaluation` (ModelEvaluation; `word2vec_scores.json`) and `blessing` (ModelBlessing with
 the BLESSED / NOT_BLESSED file and the custom properties TFX's Evaluator sets:
 `blessed`, `current_model`, `current_model_id`, `baseline_model`, `baseline_model_id`,
-`blessing_message`), which is what Pusher and LatestBlessedModelStrategy read.
+`blessing_message`), which is what the Pusher reads.
 """
 from __future__ import annotations
 
 import json
 import math
-import os
 from typing import Any, Dict, List, Optional
 
 import absl.logging
@@ -34,9 +35,11 @@ from tfx import types
 from tfx.dsl.components.base import base_component, base_executor, executor_spec
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
-from tfx.utils import io_utils, path_utils
+from tfx.utils import path_utils
 
-from trainer.contract import EMBED_SIGNATURE, TOKENS_KEY
+from components import evaluator_io
+from components.serving_baseline import usable_baseline
+from trainer.contract import EMBED_SIGNATURE
 from trainer.word2vec import evaluation as word_eval
 from trainer.word2vec.export import LoadedModel
 
@@ -48,6 +51,7 @@ DEFAULT_THRESHOLDS: Dict[str, Optional[float]] = {
     "max_heldout_loss": None,
     "max_ws353_drop": 0.02,
     "max_analogy_drop": 0.02,
+    "max_heldout_loss_increase": 0.05,  # relative to the baseline's held-out loss
 }
 
 
@@ -58,24 +62,6 @@ def thresholds_with_defaults(thresholds: Optional[Dict[str, Any]]) -> Dict[str, 
         raise ValueError(f"Word2VecEvaluator: unknown thresholds {sorted(unknown)}; known: "
                          f"{sorted(out)}")
     out.update(thresholds or {})
-    return out
-
-
-def raw_token_blocks(file_pattern: str, block: int = 256,
-                     max_tokens: Optional[int] = None) -> List[tf.RaggedTensor]:
-    """The raw `tokens` of an Examples split as ragged string blocks (first `max_tokens`)."""
-    files = sorted(tf.io.gfile.glob(file_pattern))
-    if not files:
-        raise FileNotFoundError(f"no examples match {file_pattern}")
-    spec = {TOKENS_KEY: tf.io.RaggedFeature(tf.string)}
-    ds = (tf.data.TFRecordDataset(files, compression_type="GZIP").batch(block)
-          .map(lambda s: tf.io.parse_example(s, spec)[TOKENS_KEY]))
-    out, n = [], 0
-    for tokens in ds:
-        out.append(tokens)
-        n += int(tf.size(tokens.flat_values))
-        if max_tokens and n >= max_tokens:
-            break
     return out
 
 
@@ -134,12 +120,17 @@ def decide(candidate: Dict[str, float], baseline: Optional[Dict[str, float]],
             if not _ge(candidate[key], baseline[key] - t[drop]):
                 failures.append(f"{label} {candidate[key]:.4f} is more than {t[drop]} below "
                                 f"the blessed baseline's {baseline[key]:.4f}")
+        margin = t["max_heldout_loss_increase"]
+        if margin is not None and not math.isnan(baseline["heldout_loss"]) and not (
+                candidate["heldout_loss"] <= baseline["heldout_loss"] * (1 + margin)):
+            failures.append(f"held-out loss {candidate['heldout_loss']:.4f} is more than "
+                            f"{margin:.0%} above the blessed baseline's "
+                            f"{baseline['heldout_loss']:.4f}")
     return failures
 
 
 def read_metrics(evaluation_uri: str) -> Dict[str, Any]:
-    with tf.io.gfile.GFile(os.path.join(evaluation_uri, METRICS_FILE)) as f:
-        return json.load(f)
+    return evaluator_io.read_scores(evaluation_uri, METRICS_FILE)
 
 
 class Executor(base_executor.BaseExecutor):
@@ -156,12 +147,13 @@ class Executor(base_executor.BaseExecutor):
                                              or word_eval.analogies_path())
         examples = artifact_utils.get_single_instance(input_dict["examples"])
         split = exec_properties.get("eval_split") or "eval"
-        pattern = os.path.join(artifact_utils.get_split_uri([examples], split), "*")
-        blocks = raw_token_blocks(pattern, max_tokens=exec_properties.get("max_eval_tokens"))
+        blocks = evaluator_io.raw_token_blocks(
+            evaluator_io.split_pattern(examples, split),
+            max_tokens=exec_properties.get("max_eval_tokens"))
         model = artifact_utils.get_single_instance(input_dict["model"])
         candidate = score_model(LoadedModel(path_utils.serving_model_path(model.uri)),
                                 blocks, pairs, questions)
-        baseline_art = (input_dict.get("baseline_model") or [None])[0]
+        baseline_art = usable_baseline(input_dict.get("baseline_model"))
         baseline = None
         if baseline_art is not None:
             baseline = score_model(
@@ -172,31 +164,20 @@ class Executor(base_executor.BaseExecutor):
         if blessed:
             message = ("blessed: all thresholds met" +
                        (" and no regression against the blessed baseline" if baseline
-                        else " (no blessed baseline yet)"))
+                        else " (no model in service to compare with)"))
         else:
             message = "not blessed: " + "; ".join(failures)
         absl.logging.info("Word2VecEvaluator: %s; candidate %s; baseline %s", message,
                           json.dumps(candidate), json.dumps(baseline))
 
-        evaluation = artifact_utils.get_single_instance(output_dict["evaluation"])
-        tf.io.gfile.makedirs(evaluation.uri)
         report = {"candidate": candidate, "baseline": baseline, "thresholds": thresholds,
                   "blessed": blessed, "message": message, "eval_split": split,
                   "model_uri": model.uri,
                   "baseline_uri": baseline_art.uri if baseline_art is not None else None}
-        with tf.io.gfile.GFile(os.path.join(evaluation.uri, METRICS_FILE), "w") as f:
-            json.dump(report, f, indent=2)
-
-        blessing = artifact_utils.get_single_instance(output_dict["blessing"])
-        blessing.set_string_custom_property("current_model", model.uri)
-        blessing.set_int_custom_property("current_model_id", model.id)
-        if baseline_art is not None:
-            blessing.set_string_custom_property("baseline_model", baseline_art.uri)
-            blessing.set_int_custom_property("baseline_model_id", baseline_art.id)
-        blessing.set_string_custom_property("blessing_message", message)
-        io_utils.write_string_file(
-            os.path.join(blessing.uri, "BLESSED" if blessed else "NOT_BLESSED"), "")
-        blessing.set_int_custom_property("blessed", 1 if blessed else 0)
+        evaluator_io.write_scores(artifact_utils.get_single_instance(output_dict["evaluation"]),
+                                  METRICS_FILE, report)
+        evaluator_io.write_blessing(artifact_utils.get_single_instance(output_dict["blessing"]),
+                                    model, baseline_art, blessed, message)
 
 
 class Word2VecEvaluatorSpec(types.ComponentSpec):

@@ -3,7 +3,10 @@
 The task table (tasks.py) names every task with its config class (config.py) and its
 pipeline factory (image_pipeline.py, word2vec_pipeline.py); nodes.py holds the nodes they
 share, corpora.py the image corpora. local_runner.py and kubeflow_runner.py run or compile
-any task's pipeline; report.py reads a run back from ML Metadata; cli.py is `classics`.
+any task's pipeline (kfp_compat.py: what open-source KFP needs in the compiled IR); report.py reads runs back from ML Metadata (with their lineage);
+report_page.py writes a run's HTML report from them, with report_kit.py (figures, gate
+checks) and each task's section (image_report.py, word2vec_report.py); progress.py and
+console.py decide what the terminal shows; cli.py is `classics`.
 
 Layering: pipelines may import components and trainer; nothing imports pipelines.
 """

@@ -3,10 +3,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
+import re
+import shlex
+import subprocess
 import sys
+import traceback
 from typing import List, Optional
 
 from trainer import tf_env  # noqa: F401  (before TensorFlow)
+from trainer import object_store  # imports no TensorFlow
+from pipelines import console  # imports no TensorFlow
 
 
 # Kept literal so `classics --help` needs no TensorFlow import; a test checks it against
@@ -23,6 +30,19 @@ def _image_size(value: str):
     if c not in (1, 3):
         raise argparse.ArgumentTypeError("channels must be 1 or 3")
     return (h, w, c)
+
+
+def _hw_size(value: str):
+    """--size H,W: two whole numbers of at least 1."""
+    parts = value.replace("x", ",").split(",")
+    try:
+        h, w = (int(v) for v in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected H,W (two whole numbers, e.g. 28,28), got {value!r}") from None
+    if min(h, w) < 1:
+        raise argparse.ArgumentTypeError(f"height and width must be at least 1, got {value!r}")
+    return (h, w)
 
 
 def _positive_int(value: str) -> int:
@@ -43,25 +63,108 @@ def _run_settings(args) -> dict:
     """The config fields the user set on the command line (unset ones keep defaults)."""
     given = {"data_dir": args.data, "workspace": args.workspace, "epochs": args.epochs,
              "batch_size": args.batch_size, "min_accuracy": args.min_accuracy,
+             "max_perplexity": args.max_perplexity,
              "loss": args.loss, "image_shape": args.image_size,
              "resize": False if args.no_resize else None, "on_bad_file": args.on_bad_file,
              "enable_cache": False if args.no_cache else None,
-             "mixed_precision": True if args.mixed_precision else None}
+             "mixed_precision": True if args.mixed_precision else None,
+             "serving_root_override": _location(args.serving_root)}
     return {k: v for k, v in given.items() if v is not None}
+
+
+def _location(value: Optional[str]) -> Optional[str]:
+    """A --pipeline-root/--serving-root value: URIs as given, local paths made absolute."""
+    if not value:
+        return None
+    if "://" in value:
+        return value.rstrip("/")
+    return os.path.abspath(value)
 
 
 def _cmd_run(args) -> int:
     from pipelines import local_runner, tasks  # pylint: disable=import-outside-toplevel
 
     config = tasks.make_config(args.corpus, args.models, **_run_settings(args))
+    if args.pipeline_root:
+        # One folder per pipeline under the given root, as under <workspace>/pipelines:
+        # two pipelines with their own ML Metadata must never share artifact paths.
+        root = _location(args.pipeline_root)
+        config = dataclasses.replace(config, pipeline_root_override=(
+            f"{root}/{config.name}" if "://" in root else os.path.join(root, config.name)))
     try:
         result = local_runner.run_pipeline(config)
     except local_runner.PipelineRunError as e:
+        # The error last: it is what a user (or a CI log's tail) reads first.
+        print(f"full log (with tracebacks): {e.log_path}", file=sys.stderr)
         print(f"error: {e}", file=sys.stderr)
-        print(f"       full log: {e.log_path}", file=sys.stderr)
         return 1
     print(local_runner.format_summary(config, result))
+    _write_report(config.workspace, config.name, result.run_id)
     return 0
+
+
+def _write_report(workspace: str, pipeline: str, run_id: str) -> None:
+    from pipelines import report_page  # pylint: disable=import-outside-toplevel
+    try:
+        path = report_page.write(workspace, pipeline, run_id)
+    except Exception as e:  # pylint: disable=broad-except
+        # The run itself succeeded and its summary is printed; say why no report came.
+        print(f"warning: no run report written: {type(e).__name__}: {e}", file=sys.stderr)
+        return
+    print(f"report: {path}")
+
+
+def _workspace(args) -> str:
+    from pipelines.config import default_workspace  # pylint: disable=import-outside-toplevel
+    return os.path.abspath(args.workspace) if args.workspace else default_workspace()
+
+
+def _cmd_report(args) -> int:
+    from pipelines import report_page  # pylint: disable=import-outside-toplevel
+    try:
+        path = report_page.write(_workspace(args), args.pipeline, args.run, args.output)
+    except LookupError as e:
+        print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
+        return 2
+    print(f"report: {path}")
+    return 0
+
+
+def _cmd_runs(args) -> int:
+    from pipelines import report, report_page  # pylint: disable=import-outside-toplevel
+    workspace = _workspace(args)
+    name, metadata_path = report_page.find_pipeline(workspace, args.pipeline)
+    try:
+        runs, task = report_page.read_all(metadata_path, name)
+    except LookupError as e:
+        print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
+        return 2
+    root = report.serving_root_of(runs) or os.path.join(workspace, "serving")
+    print(f"pipeline {name} ({metadata_path}): {len(runs)} run(s), newest first")
+    print(report.format_runs(runs, report.serving_now(root, runs),
+                             task.describe_metrics if task else lambda _: "no evaluation"))
+    return 0
+
+
+def _cmd_tensorboard(args) -> int:
+    from pipelines import report_page  # pylint: disable=import-outside-toplevel
+    name, metadata_path = report_page.find_pipeline(_workspace(args), args.pipeline)
+    try:
+        run, _ = report_page.read(metadata_path, name, args.run)
+    except LookupError as e:
+        print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
+        return 2
+    cmd = report_page.tensorboard_command(report_page.tensorboard_logdirs(run),
+                                          port=args.port)
+    if args.print:
+        print(shlex.join(cmd))
+        return 0
+    print(f"TensorBoard on the Trainer logs of {name} run {run.run_id}:\n  "
+          f"{shlex.join(cmd)}", flush=True)
+    try:
+        return subprocess.call(cmd)
+    except KeyboardInterrupt:  # Ctrl-C stops TensorBoard (same process group) and us
+        return 0
 
 
 def _cmd_fetch(args) -> int:
@@ -83,19 +186,28 @@ def _cmd_compile(args) -> int:
     from pipelines import kubeflow_runner, tasks  # pylint: disable=import-outside-toplevel
 
     settings = {"epochs": args.epochs, "batch_size": args.batch_size,
-                "mixed_precision": True if args.mixed_precision else None}
+                "mixed_precision": True if args.mixed_precision else None,
+                "workers": args.workers, "gpus_per_worker": args.gpus_per_worker}
     if "text_format" in {f.name for f in dataclasses.fields(
             tasks.select(args.corpus, args.models).config_class)}:
         settings["text_format"] = args.text_format
     config = tasks.make_config(args.corpus, args.models,
                                **{k: v for k, v in settings.items() if v is not None})
     cluster = kubeflow_runner.KubeflowSettings(
-        image=args.image, gpu_count=args.gpus, gpu_type=args.gpu_type,
+        target=args.target, image=args.image, gpu_count=args.gpus, gpu_type=args.gpu_type,
         trainer_cpu=args.trainer_cpu, trainer_memory_gb=args.trainer_memory_gb,
-        workspace=args.cluster_workspace, serving_root=args.cluster_models)
+        object_store_endpoint=args.object_store_endpoint,
+        object_store_secret=args.object_store_secret,
+        object_store_region=args.object_store_region,
+        tfjob_namespace=args.tfjob_namespace, tfjob_timeout_hours=args.tfjob_timeout_hours,
+        keep_tfjob=args.keep_tfjob)
+    for name in ("pipeline_root", "serving_root"):
+        if getattr(args, name):
+            setattr(cluster, name, getattr(args, name))
     if args.beam_arg:
         cluster.beam_args = list(args.beam_arg)
-    data_dir = args.data or f"{args.cluster_workspace}/data/{args.corpus}"
+    data_dir = args.data or kubeflow_runner.default_data_uri(cluster.pipeline_root,
+                                                             args.corpus)
     for path in kubeflow_runner.compile_pipelines(config, cluster, data_dir, args.output_dir):
         print(f"compiled {path}")
     return 0
@@ -115,8 +227,21 @@ def _cmd_submit(args) -> int:
         print(f"error: {args.package}: no such pipeline file (run `classics compile`)",
               file=sys.stderr)
         return 2
-    result = kubeflow_runner.submit(args.package, host, namespace, args.experiment,
-                                    args.run_name)
+    import urllib3  # pylint: disable=import-outside-toplevel
+    from kfp_server_api.exceptions import ApiException  # pylint: disable=import-outside-toplevel
+    try:
+        result = kubeflow_runner.submit(args.package, host, namespace, args.experiment,
+                                        args.run_name, pipeline_root=args.pipeline_root)
+    except urllib3.exceptions.HTTPError as e:  # no connection (after the client's retries)
+        reason = str(getattr(e, "reason", None) or e)
+        errno = re.search(r"\[Errno -?\d+\] [^'\")]*", reason)
+        print(f"error: cannot reach Kubeflow Pipelines at {host}: "
+              f"{errno.group(0) if errno else reason}", file=sys.stderr)
+        return 1
+    except ApiException as e:  # reached, but it answered with an HTTP error
+        print(f"error: Kubeflow Pipelines at {host} answered HTTP {e.status} {e.reason}",
+              file=sys.stderr)
+        return 1
     print(f"submitted {args.package}: run {getattr(result, 'run_id', result)}")
     return 0
 
@@ -128,9 +253,9 @@ def _cmd_predict(args) -> int:
     if bool(args.rest) == bool(args.grpc):
         print("error: give exactly one of --rest URL or --grpc HOST:PORT", file=sys.stderr)
         return 2
-    size = tuple(int(v) for v in args.size.split(",")) if args.size else None
     try:
-        images = serving_client.load_images(args.inputs, size=size, channels=args.channels)
+        images = serving_client.load_images(args.inputs, size=args.size,
+                                            channels=args.channels)
         if args.rest:
             preds = serving_client.predict_rest(args.rest, args.model, images=images)
         else:
@@ -152,15 +277,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a pipeline locally (LocalDagRunner)")
     run.add_argument("corpus", choices=RUN_CORPUS_NAMES,
-                     help="which corpus/pipeline (text: word2vec on text corpora)")
+                     help="which corpus/pipeline (text: word2vec, or with --models "
+                          "lstm/gru language models)")
     run.add_argument("--models", type=_models, help="comma-separated model names")
-    run.add_argument("--data", help="data folder (default: the embedded data)")
+    run.add_argument("--data", help="data folder, local or gs:// / s3:// (default: the "
+                                    "embedded data)")
+    run.add_argument("--pipeline-root", metavar="URI",
+                     help="artifacts go to URI/<pipeline name>/: a folder, gs:// or s3:// "
+                          "(default <workspace>/pipelines; ML Metadata stays local)")
+    run.add_argument("--serving-root", metavar="URI",
+                     help="the TF Serving model repository the Pusher writes "
+                          "<model>/<version>/ to: a folder, gs:// or s3:// "
+                          "(default <workspace>/serving)")
     run.add_argument("--workspace", help="pipeline root, metadata, serving (default ./workspace"
                                          " or $CLASSICS_HOME)")
     run.add_argument("--epochs", type=_positive_int, help="override every model's epochs")
     run.add_argument("--batch-size", type=_positive_int,
                      help="override every model's batch size")
     run.add_argument("--min-accuracy", type=float, help="override the Evaluator's bar")
+    run.add_argument("--max-perplexity", type=float,
+                     help="language models: override the Evaluator's perplexity ceiling")
     run.add_argument("--no-cache", action="store_true", help="re-run every component")
     run.add_argument("--loss", choices=["neg", "nce", "sampled_softmax"],
                      help="text: word2vec loss (default neg: word2vec's negative sampling; "
@@ -173,7 +309,38 @@ def build_parser() -> argparse.ArgumentParser:
                      help="folder corpus: refuse images of another size instead of resizing")
     run.add_argument("--on-bad-file", choices=["skip", "error"],
                      help="folder corpus: skip (count and log) or stop on unreadable files")
-    run.set_defaults(func=_cmd_run)
+    run.add_argument("--verbose", action="store_true",
+                     help="also show library logging and TensorFlow's C++ log on the terminal "
+                          "(default: only in the run's log file)")
+    run.set_defaults(func=_cmd_run, quiet=True)
+
+    def run_selection(cmd) -> None:
+        cmd.add_argument("run", nargs="?",
+                         help="run id or a unique prefix of one (default: the latest)")
+        cmd.add_argument("--pipeline", help="pipeline name or corpus (mnist = classics-mnist; "
+                                            "default: the pipeline that ran last)")
+        cmd.add_argument("--workspace", help="default ./workspace or $CLASSICS_HOME")
+        cmd.add_argument("--verbose", action="store_true",
+                         help="also show library logging on the terminal")
+
+    rep = sub.add_parser("report", help="write the HTML report of a run (from ML Metadata)")
+    run_selection(rep)
+    rep.add_argument("--output", help="HTML file (default <workspace>/reports/"
+                                      "<pipeline>-<run>.html)")
+    rep.set_defaults(func=_cmd_report, quiet=True)
+    runs = sub.add_parser("runs", help="list past runs with lineage and what is served now")
+    runs.add_argument("--pipeline", help="pipeline name or corpus (default: the pipeline "
+                                         "that ran last)")
+    runs.add_argument("--workspace", help="default ./workspace or $CLASSICS_HOME")
+    runs.add_argument("--verbose", action="store_true",
+                      help="also show library logging on the terminal")
+    runs.set_defaults(func=_cmd_runs, quiet=True)
+    board = sub.add_parser("tensorboard", help="TensorBoard on a run's Trainer logs")
+    run_selection(board)
+    board.add_argument("--port", type=int, help="TensorBoard's port (default 6006)")
+    board.add_argument("--print", action="store_true",
+                       help="print the TensorBoard command instead of running it")
+    board.set_defaults(func=_cmd_tensorboard, quiet=True)
 
     data = sub.add_parser("data", help="corpus downloads")
     data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -182,24 +349,55 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--dest", help="target folder (default <workspace>/data/<dataset>)")
     fetch.add_argument("--base-url", help="mirror to download from")
     fetch.set_defaults(func=_cmd_fetch)
-    comp = sub.add_parser("compile", help="compile to Kubeflow Pipelines v2 IR (one per model)")
+    comp = sub.add_parser("compile", help="compile to Kubeflow Pipelines v2 IR (one pipeline "
+                                          "per corpus, all its models)")
     comp.add_argument("corpus", choices=RUN_CORPUS_NAMES)
+    comp.add_argument("--target", choices=["kfp", "vertex"], default="kfp",
+                      help="kfp: open-source Kubeflow Pipelines (s3:// or gs://, Kubernetes "
+                           "GPU resource names); vertex: Vertex AI Pipelines (gs://)")
     comp.add_argument("--text-format", default="wikipedia",
                       choices=["text8", "ptb", "wikipedia", "plaintext"],
                       help="text: layout of the corpus folder on the cluster volume")
     comp.add_argument("--models", type=_models, help="comma-separated model names")
     comp.add_argument("--image", default="tfx-classics:latest", help="pipeline image")
     comp.add_argument("--output-dir", default="build/kfp", help="where the YAML files go")
-    comp.add_argument("--data", help="input folder as seen by the pods "
-                                     "(default <cluster-workspace>/data/<corpus>)")
-    comp.add_argument("--cluster-workspace", default="/workspace",
-                      help="pipeline root volume in the pods")
-    comp.add_argument("--cluster-models", default="/models",
-                      help="TF Serving model repository volume in the pods")
+    comp.add_argument("--pipeline-root",
+                      help="object-store URI the run's artifacts go under (default "
+                           "s3://mlpipeline/v2/artifacts: k8s/kfp's bundled store)")
+    comp.add_argument("--serving-root",
+                      help="object-store URI of the TF Serving model repository the "
+                           "Pusher writes to (default s3://mlpipeline/serving)")
+    comp.add_argument("--data", help="input folder URI (default <bucket of the pipeline "
+                                     "root>/data/<corpus>); a folder corpus must be "
+                                     "readable from here too: its classes are counted")
+    comp.add_argument("--object-store-endpoint",
+                      help="S3 endpoint for s3:// URIs other than AWS, e.g. "
+                           "http://seaweedfs.kubeflow:9000; every task gets it")
+    comp.add_argument("--object-store-secret",
+                      help="Kubernetes Secret with the S3 keys (accesskey/secretkey, like "
+                           "KFP's mlpipeline-minio-artifact); every task gets them as "
+                           "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY")
+    comp.add_argument("--object-store-region", default="us-east-1")
     comp.add_argument("--gpus", type=int, default=1, help="GPUs per Trainer (0: CPU only)")
-    comp.add_argument("--gpu-type", default="NVIDIA_TESLA_T4", help="accelerator type")
-    comp.add_argument("--trainer-cpu", type=float, default=4.0)
+    comp.add_argument("--gpu-type",
+                      help="accelerator: a Kubernetes resource name for kfp (default "
+                           "nvidia.com/gpu), a Vertex name for vertex (default "
+                           "NVIDIA_TESLA_T4)")
+    comp.add_argument("--trainer-cpu", type=float, default=4.0,
+                      help="CPUs per Trainer pod or TFJob worker")
     comp.add_argument("--trainer-memory-gb", type=float, default=16.0)
+    comp.add_argument("--workers", type=_positive_int,
+                      help="train every model on N TFJob workers (Kubeflow Training Operator, "
+                           "MultiWorkerMirroredStrategy); default: each model's registry "
+                           "entry (1 = the Trainer's own pod)")
+    comp.add_argument("--gpus-per-worker", type=int,
+                      help="GPUs per TFJob worker (default: the model's entry, else --gpus)")
+    comp.add_argument("--tfjob-timeout-hours", type=float, default=24.0,
+                      help="fail a Trainer whose TFJob has not finished by then")
+    comp.add_argument("--tfjob-namespace",
+                      help="namespace for the TFJobs (default: the pipeline step's own)")
+    comp.add_argument("--keep-tfjob", action="store_true",
+                      help="keep finished TFJobs and their pods (for their logs)")
     comp.add_argument("--beam-arg", action="append",
                       help="Beam pipeline arg for the Beam components (repeatable), e.g. "
                            "--beam-arg=--runner=FlinkRunner")
@@ -215,25 +413,52 @@ def build_parser() -> argparse.ArgumentParser:
     subm.add_argument("--namespace", help="Kubeflow namespace (or $KFP_NAMESPACE)")
     subm.add_argument("--experiment", default="classics")
     subm.add_argument("--run-name")
+    subm.add_argument("--pipeline-root",
+                      help="the run's pipeline root (default: the one compiled in)")
     subm.set_defaults(func=_cmd_submit)
     pred = sub.add_parser("predict", help="ask a TF Serving model about image files")
     pred.add_argument("inputs", nargs="+", help="PNG/JPEG files")
     pred.add_argument("--model", required=True, help="served model name, e.g. mnist_cnn")
     pred.add_argument("--rest", help="REST endpoint, e.g. http://localhost:8501")
     pred.add_argument("--grpc", help="gRPC endpoint, e.g. localhost:8500")
-    pred.add_argument("--size", help="resize to H,W before sending (e.g. 28,28)")
+    pred.add_argument("--size", type=_hw_size, help="resize to H,W before sending (e.g. 28,28)")
     pred.add_argument("--channels", type=int, default=1, choices=[1, 3])
     pred.set_defaults(func=_cmd_predict)
     return p
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Runs a command; a process that used s3:// ends here (trainer.object_store)."""
     try:
+        code = _main(argv)
+    except BaseException as e:  # pylint: disable=broad-except
+        if not object_store.s3_enabled():
+            raise
+        if isinstance(e, SystemExit):
+            code = e.code if isinstance(e.code, int) else int(e.code is not None)
+        else:
+            traceback.print_exc()
+            code = 130 if isinstance(e, KeyboardInterrupt) else 1
+    return object_store.exit_process(code)
+
+
+def _main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    verbose = getattr(args, "verbose", False)
+    console.prepare(verbose)  # before any command imports TensorFlow
+    try:
+        if getattr(args, "quiet", False):
+            # Library chatter to the run's log file; ERROR records still on stderr.
+            with console.Quiet(verbose):
+                return args.func(args)
         return args.func(args)
     except (KeyError, FileNotFoundError, ValueError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"error: {msg}", file=sys.stderr)
+        return 2
+    except OSError as e:  # e.g. --workspace/--dest/--output-dir not a writable folder
+        where = e.filename or "a file or folder the command needs"
+        print(f"error: cannot use {where}: {e.strerror or e}", file=sys.stderr)
         return 2
 
 

@@ -11,13 +11,52 @@ import dataclasses
 import os
 from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple
 
-from components import datasets, image_folder
+from components import datasets, filesystem, image_folder
 from pipelines.corpora import IMAGE_CORPORA, ImageCorpus, folder_corpus
 from trainer import registry
 from trainer.image.config import TrainConfig
+from trainer.lm import config as lm_config
 from trainer.word2vec.config import Word2VecConfig
 
-DEFAULT_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+# Local Beam (the DirectRunner): one in-process worker, or one worker process per core.
+IN_MEMORY_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+MULTI_PROCESSING_BEAM_ARGS = ("--direct_running_mode=multi_processing",
+                              "--direct_num_workers=0")
+BEAM_MODES = {"in_memory": IN_MEMORY_BEAM_ARGS, "multi_processing": MULTI_PROCESSING_BEAM_ARGS,
+              "multi_threading": ("--direct_running_mode=multi_threading",
+                                  "--direct_num_workers=0")}
+# What a Beam executor gets when nothing chose a mode (and small local inputs).
+DEFAULT_BEAM_ARGS = IN_MEMORY_BEAM_ARGS
+# Every Beam component of a multi_processing run starts its own worker processes, each
+# importing TensorFlow and TFX (several CPU seconds apiece): that costs more than it
+# saves below about this much input (README "Benchmarks": bench/scale_bench.py).
+MULTI_PROCESSING_MIN_BYTES = 64 << 20
+
+
+def input_bytes(data_dir: str) -> int:
+    """Total size of the files under `data_dir` (local or object store)."""
+    total, folders = 0, [data_dir]
+    while folders:
+        folder = folders.pop()
+        for name in filesystem.listdir(folder):
+            path = filesystem.join(folder, name)
+            if filesystem.isdir(path):
+                folders.append(path)
+            else:
+                total += filesystem.size(path)
+    return total
+
+
+def local_beam_args(config: "PipelineConfig", data_dir: str) -> List[str]:
+    """The Beam args a local run of `config` on `data_dir` uses: `config.beam_args`, plus,
+    when they pick no runner or DirectRunner mode, multi_processing with one worker per
+    core for inputs of MULTI_PROCESSING_MIN_BYTES or more, else in_memory."""
+    args = list(config.beam_args)
+    if any(a.startswith(("--runner", "--direct_running_mode", "--direct_num_workers"))
+           for a in args):
+        return args
+    big = input_bytes(data_dir) >= MULTI_PROCESSING_MIN_BYTES
+    return args + list(MULTI_PROCESSING_BEAM_ARGS if big else IN_MEMORY_BEAM_ARGS)
 
 
 def default_workspace() -> str:
@@ -35,19 +74,39 @@ class PipelineConfig:
     pipeline_name: Optional[str] = None
     epochs: Optional[int] = None  # overrides every model's default
     batch_size: Optional[int] = None
-    beam_args: List[str] = dataclasses.field(default_factory=lambda: list(DEFAULT_BEAM_ARGS))
+    # Extra Beam args; a local run adds a DirectRunner mode unless these name one
+    # (local_beam_args). Kubeflow compiles set the cluster's.
+    beam_args: List[str] = dataclasses.field(default_factory=list)
     enable_cache: bool = True
     mixed_precision: bool = False
     # The TF Serving model repository, when it is not <workspace>/serving (e.g. the
     # object store the Pusher writes to on Kubeflow).
     serving_root_override: Optional[str] = None
+    # The pipeline root, when it is not <workspace>/pipelines/<name> (on Kubeflow: the
+    # object-store URI the run's artifacts go under).
+    pipeline_root_override: Optional[str] = None
+    # Compiled pipelines: TFJob workers per Trainer and GPUs per worker, for every model
+    # (None: each registry entry's `workers` / `gpus_per_worker`).
+    workers: Optional[int] = None
+    gpus_per_worker: Optional[int] = None
 
     def check(self) -> None:
         """Refuses settings no run can use, before anything runs."""
-        for name in ("epochs", "batch_size"):
+        for name in ("epochs", "batch_size", "workers"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name.replace('_', ' ')} must be at least 1, got {value}")
+        if self.gpus_per_worker is not None and self.gpus_per_worker < 0:
+            raise ValueError(f"GPUs per worker must be 0 or more, got {self.gpus_per_worker}")
+
+    def distribution(self, model: str) -> Tuple[int, Optional[int]]:
+        """(TFJob workers, GPUs per worker or None for the compile's default) of a model's
+        Trainer on Kubeflow: the config's values, else the registry entry's."""
+        spec = registry.get(model)
+        workers = self.workers if self.workers is not None else getattr(spec, "workers", 1)
+        gpus = self.gpus_per_worker if self.gpus_per_worker is not None \
+            else getattr(spec, "gpus_per_worker", None)
+        return workers, gpus
 
     @property
     def name(self) -> str:
@@ -55,7 +114,8 @@ class PipelineConfig:
 
     @property
     def pipeline_root(self) -> str:
-        return os.path.join(self.workspace, "pipelines", self.name)
+        return self.pipeline_root_override or os.path.join(self.workspace, "pipelines",
+                                                           self.name)
 
     @property
     def metadata_path(self) -> str:
@@ -73,10 +133,15 @@ class PipelineConfig:
         return f"{self.corpus}_{model}"
 
     def given_data_dir(self) -> Optional[str]:
+        """The --data folder: a local path (made absolute) or a gs:// / s3:// URI, checked
+        to exist through the readers' own filesystem layer."""
         if not self.data_dir:
             return None
-        path = os.path.abspath(self.data_dir)
-        if not os.path.isdir(path):
+        if filesystem.is_local(self.data_dir):
+            path = os.path.abspath(self.data_dir)
+        else:
+            path = self.data_dir.rstrip("/")
+        if not filesystem.isdir(path):
             raise FileNotFoundError(f"{path}: data folder does not exist")
         return path
 
@@ -124,7 +189,8 @@ class ImagePipelineConfig(PipelineConfig):
         return dataclasses.asdict(TrainConfig(
             model=model, image_shape=list(corpus.image_shape),
             num_classes=corpus.num_classes, epochs=self.epochs, batch_size=self.batch_size,
-            mixed_precision=self.mixed_precision))
+            mixed_precision=self.mixed_precision,
+            class_names=list(corpus.class_names) if corpus.class_names else None))
 
 
 @dataclasses.dataclass
@@ -152,6 +218,10 @@ class TextPipelineConfig(PipelineConfig):
     max_heldout_loss: Optional[float] = None
     max_ws353_drop: float = 0.05
     max_analogy_drop: float = 0.02
+    # Largest held-out loss increase over the served model's, as a fraction. Measured on
+    # the embedded text (default "neg" loss): 2.513-2.517 skip-gram, 2.498-2.503 CBOW over
+    # seeds 1-3 (0.2% apart); an untrained model 4.159 (6 ln 2).
+    max_heldout_loss_increase: float = 0.05
     max_eval_tokens: Optional[int] = 200_000
 
     def resolve_data_dir(self) -> str:
@@ -165,7 +235,8 @@ class TextPipelineConfig(PipelineConfig):
                                              spec.min_analogy_accuracy),
                 "max_heldout_loss": self.max_heldout_loss,
                 "max_ws353_drop": self.max_ws353_drop,
-                "max_analogy_drop": self.max_analogy_drop}
+                "max_analogy_drop": self.max_analogy_drop,
+                "max_heldout_loss_increase": self.max_heldout_loss_increase}
 
     def trainer_config(self, model: str) -> Dict[str, Any]:
         """The Trainer's custom_config (trainer.word2vec.config.Word2VecConfig)."""
@@ -175,3 +246,41 @@ class TextPipelineConfig(PipelineConfig):
         return dataclasses.asdict(Word2VecConfig(
             **{**registry.get(model).settings, "embedding_dim": self.embedding_dim,
                "window": self.window, "loss": self.loss, **overrides}))
+
+
+@dataclasses.dataclass
+class LanguageModelPipelineConfig(PipelineConfig):
+    """A recurrent language-model run on a text corpus (default: the embedded Wikipedia
+    excerpt): the capped vocabulary, the models, and the perplexity gate. Pushes to
+    `<serving_root>/text_<model>/<version>/`."""
+    task: ClassVar[str] = registry.LANGUAGE_MODEL
+    corpus: str = "text"
+    models: Sequence[str] = ("lstm", "gru")
+    text_format: str = "auto"  # auto | text8 | ptb | wikipedia | plaintext
+    max_tokens_per_example: int = 1000
+    vocab_size: int = 10_000  # including <unk> and <eos> (PTB's 10,000)
+    min_count: int = 1
+    # Evaluator: a perplexity ceiling (None: the registry entry's) and the largest
+    # relative increase over the served model's perplexity that still passes.
+    max_perplexity: Optional[float] = None
+    max_perplexity_increase: float = 0.02
+    max_eval_tokens: Optional[int] = 100_000
+
+    def resolve_data_dir(self) -> str:
+        return self.given_data_dir() or datasets.embedded_wiki(self.cache_dir)
+
+    def evaluator_thresholds(self, model: str) -> Dict[str, Optional[float]]:
+        ceiling = self.max_perplexity if self.max_perplexity is not None \
+            else registry.get(model).max_perplexity
+        return {"max_perplexity": ceiling, "max_increase": self.max_perplexity_increase}
+
+    def transform_config(self) -> Dict[str, Any]:
+        return {"max_size": self.vocab_size, "min_count": self.min_count}
+
+    def trainer_config(self, model: str) -> Dict[str, Any]:
+        """The Trainer's custom_config (trainer.lm.config.LMConfig)."""
+        spec = registry.get(model)
+        overrides = {k: v for k, v in (("epochs", self.epochs),
+                                       ("batch_size", self.batch_size)) if v is not None}
+        return dataclasses.replace(lm_config.preset(spec.preset), **spec.settings,
+                                   **overrides).to_dict()

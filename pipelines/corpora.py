@@ -15,6 +15,9 @@ class ImageCorpus:
     image_shape: Tuple[int, int, int]
     num_classes: int
     make_example_gen: Callable[[str], object]  # input_base -> ExampleGen component
+    # Name of class id i at position i, when the corpus names its classes (image folders:
+    # the sorted class folder list, the same for every split). None: ids only.
+    class_names: Optional[Tuple[str, ...]] = None
     embedded_data: Optional[Callable[[str], str]] = None  # cache_dir -> input_base
     # For corpora whose shape or classes depend on the data (the image folder): returns
     # the concrete corpus for an input_base. None: the corpus is the same for any data.
@@ -42,9 +45,10 @@ def folder_corpus(image_shape: Tuple[int, int, int] = (32, 32, 3), resize: bool 
             on_bad_file=options.on_bad_file)
 
     def resolve(data_dir: str) -> ImageCorpus:
+        names = tuple(image_folder.class_names(data_dir))
         return ImageCorpus(name=name, image_shape=options.image_shape,
-                           num_classes=len(image_folder.class_names(data_dir)),
-                           make_example_gen=make_example_gen)
+                           num_classes=len(names), make_example_gen=make_example_gen,
+                           class_names=names)
 
     return ImageCorpus(name=name, image_shape=options.image_shape, num_classes=0,
                        make_example_gen=make_example_gen, resolve_for_data=resolve)

@@ -1,8 +1,9 @@
 """The one pipeline factory for image classification.
 
 ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform, then for every
-selected model its own branch: Trainer -> (latest blessed baseline) Evaluator ->
-ServabilityCheck -> Pusher into `<serving_root>/<corpus>_<model>/<version>/`. Local and
+selected model its own branch: Trainer -> Evaluator (against the version TF Serving
+serves now, see components/serving_baseline.py) -> ServabilityCheck -> Pusher into
+`<serving_root>/<corpus>_<model>/<version>/`. Local and
 Kubeflow runs both call `create_pipeline`; only the runner differs. The nodes shared with
 the other tasks live in pipelines/nodes.py.
 """
@@ -14,6 +15,7 @@ import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 from components.servability_check import ServabilityCheck
+from components.serving_baseline import Evaluator
 from pipelines import nodes
 from pipelines.config import ImagePipelineConfig
 from trainer import registry
@@ -25,7 +27,7 @@ ACCURACY = "sparse_categorical_accuracy"
 
 
 def eval_config(min_accuracy: float, max_accuracy_drop: float) -> tfma.EvalConfig:
-    """Accuracy must clear an absolute bar and must not fall below the blessed baseline."""
+    """Accuracy must clear an absolute bar and must not fall below the served model's."""
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(signature_name=SERVING_DEFAULT, label_key=LABEL_KEY,
                                     prediction_key="probabilities")],
@@ -41,10 +43,12 @@ def eval_config(min_accuracy: float, max_accuracy_drop: float) -> tfma.EvalConfi
                     threshold=tfma.MetricThreshold(
                         value_threshold=tfma.GenericValueThreshold(
                             lower_bound={"value": min_accuracy}),
-                        # Ignored on the first run, when there is no blessed baseline yet.
+                        # Ignored when no model is in service (the first run).
                         change_threshold=tfma.GenericChangeThreshold(
                             direction=tfma.MetricDirection.HIGHER_IS_BETTER,
                             absolute={"value": -max(max_accuracy_drop, 1e-10)})))]),
+            # Counts of (true class, top predicted class), for the run report.
+            tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
         ])])
 
 
@@ -52,7 +56,7 @@ def create_pipeline(config: ImagePipelineConfig, data_dir: str,
                     metadata_connection_config=None,
                     beam_args: Optional[List[str]] = None,
                     trainer_resources=None) -> tfx.dsl.Pipeline:
-    """The pipeline for `config`. `trainer_resources` (a KFP ResourceSpec) is set on every
+    """The pipeline for `config`. `trainer_resources` (nodes.trainer's `resources`) is set on every
     Trainer when compiling for Kubeflow; local runs leave it None."""
     corpus = config.image_corpus().for_data(data_dir)
     specs = registry.resolve(config.models, tasks=[registry.IMAGE])
@@ -64,8 +68,8 @@ def create_pipeline(config: ImagePipelineConfig, data_dir: str,
         ids = nodes.node_ids(spec.name)
         trainer = nodes.trainer(spec.name, RUN_FN, schema_gen, transform,
                                 config.trainer_config(spec.name, corpus), trainer_resources)
-        baseline = nodes.latest_blessed_baseline(spec.name)
-        evaluator = tfx.components.Evaluator(
+        baseline = nodes.serving_baseline(config, spec.name)
+        evaluator = Evaluator(
             examples=example_gen.outputs["examples"],
             model=trainer.outputs["model"],
             baseline_model=baseline.outputs["model"],

@@ -1,21 +1,23 @@
 """The pipeline nodes every task's factory shares: the data half (statistics, schema,
-validation, Transform), the per-model baseline, the Trainer, the Pusher into the TF
-Serving repository, and the Pipeline object itself. Node ids come from `node_ids`, which
-the report uses to read runs back."""
+validation, Transform), the per-model baseline (the version TF Serving serves now), the
+Trainer, the Pusher into the TF Serving repository, and the Pipeline object itself. Node
+ids come from `node_ids`, which the report uses to read runs back."""
 from __future__ import annotations
 
+import dataclasses
 import os
-from typing import Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from tfx import v1 as tfx
-from tfx.types import standard_artifacts
 
+from components import text_example_gen, tfjob_trainer
+from components.serving_baseline import NEVER_CACHED_PREFIX, ServingBaseline
 from pipelines.config import PipelineConfig
 
 
 def node_ids(model: str) -> Dict[str, str]:
     """Node ids of one model's branch; `report` reads runs back by these."""
-    return {"trainer": f"Trainer.{model}", "baseline": f"LatestBlessed.{model}",
+    return {"trainer": f"Trainer.{model}", "baseline": f"{NEVER_CACHED_PREFIX}{model}",
             "evaluator": f"Evaluator.{model}", "servability": f"ServabilityCheck.{model}",
             "pusher": f"Pusher.{model}"}
 
@@ -34,32 +36,52 @@ def data_components(example_gen, preprocessing_fn: str,
     return [example_gen, statistics_gen, schema_gen, example_validator, transform]
 
 
+@dataclasses.dataclass(frozen=True)
+class TrainerPlacement:
+    """Where a model's Trainer trains on Kubeflow: its own pod (`resources`, a KFP
+    ResourceSpec), or, with `tfjob` settings (components/tfjob.py), a TFJob of many
+    workers that the step submits and waits for (the step's pod then only waits)."""
+    resources: object = None
+    tfjob: Optional[Dict[str, Any]] = None
+
+
 def trainer(model: str, run_fn: str, schema_gen, transform, custom_config: dict,
             resources=None):
-    """A Trainer on the Transform output; `resources` is a KFP ResourceSpec (Kubeflow)."""
-    component = tfx.components.Trainer(
-        run_fn=run_fn,
-        examples=transform.outputs["transformed_examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        schema=schema_gen.outputs["schema"],
-        custom_config=custom_config).with_id(node_ids(model)["trainer"])
-    if resources is not None:
-        component.with_platform_config(resources)
+    """A Trainer on the Transform output. `resources`: None (local runs), a KFP
+    ResourceSpec, or a function model -> TrainerPlacement (compiled pipelines)."""
+    placement = resources(model) if callable(resources) else TrainerPlacement(resources)
+    inputs = dict(run_fn=run_fn, examples=transform.outputs["transformed_examples"],
+                  transform_graph=transform.outputs["transform_graph"],
+                  schema=schema_gen.outputs["schema"])
+    if placement.tfjob:
+        component = tfjob_trainer.Trainer(
+            custom_config={**custom_config, tfjob_trainer.TFJOB_KEY: placement.tfjob},
+            **inputs)
+    else:
+        component = tfx.components.Trainer(custom_config=custom_config, **inputs)
+    component.with_id(node_ids(model)["trainer"])
+    if placement.resources is not None:
+        component.with_platform_config(placement.resources)
     return component
 
 
-def latest_blessed_baseline(model: str):
-    """The latest model of *this* model's Trainer that *its* Evaluator blessed; the
-    channels are keyed by producer so one model never baselines against another."""
-    ids = node_ids(model)
-    return tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=standard_artifacts.Model,
-                              producer_component_id=ids["trainer"], output_key="model"),
-        model_blessing=tfx.dsl.Channel(type=standard_artifacts.ModelBlessing,
-                                       producer_component_id=ids["evaluator"],
-                                       output_key="blessing"),
-    ).with_id(ids["baseline"])
+def serving_model_dir(config: PipelineConfig, model: str) -> str:
+    """`<serving_root>/<corpus>_<model>`: where the Pusher puts versions and TF Serving
+    reads them."""
+    return os.path.join(config.serving_root, config.serving_model_name(model))
+
+
+def serving_baseline(config: PipelineConfig, model: str):
+    """The version of this model TF Serving serves now (an empty Model on the first run):
+    no Resolver, so the same node runs under LocalDagRunner and on open-source KFP."""
+    return ServingBaseline(serving_model_dir=serving_model_dir(config, model)).with_id(
+        node_ids(model)["baseline"])
+
+
+def never_cached(node_id: str) -> bool:
+    """Nodes whose output depends on the world outside the pipeline (the serving
+    repository), so a cached execution would be stale; both runners honour it."""
+    return node_id.startswith(NEVER_CACHED_PREFIX)
 
 
 def pusher(config: PipelineConfig, model_name: str, **inputs):
@@ -68,8 +90,7 @@ def pusher(config: PipelineConfig, model_name: str, **inputs):
     return tfx.components.Pusher(
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(
-                base_directory=os.path.join(config.serving_root,
-                                            config.serving_model_name(model_name)))),
+                base_directory=serving_model_dir(config, model_name))),
         **inputs).with_id(node_ids(model_name)["pusher"])
 
 
@@ -83,3 +104,26 @@ def pipeline(config: PipelineConfig, components: List, metadata_connection_confi
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_args if beam_args is not None else config.beam_args),
     )
+
+
+def text_data(config, data_dir: str, preprocessing_fn: str, transform_config: dict) -> List:
+    """The data half over a text corpus: [TextExampleGen, ..., Transform]."""
+    example_gen = text_example_gen.create(data_dir, fmt=config.text_format,
+                                          max_tokens=config.max_tokens_per_example)
+    return data_components(example_gen, preprocessing_fn, transform_config)
+
+
+def gated_branch(config: PipelineConfig, model: str, run_fn: str, data: List,
+                 make_evaluator: Callable, trainer_resources=None) -> List:
+    """One model's [Trainer, ServingBaseline, evaluator, Pusher] over the data half `data`
+    (as data_components returns it). `make_evaluator(examples, model, baseline_model)`
+    builds the task's evaluator from those channels; the Pusher pushes what it blesses."""
+    example_gen, schema_gen, transform = data[0], data[2], data[4]
+    trainer_node = trainer(model, run_fn, schema_gen, transform,
+                           config.trainer_config(model), trainer_resources)
+    baseline = serving_baseline(config, model)
+    evaluator = make_evaluator(example_gen.outputs["examples"], trainer_node.outputs["model"],
+                               baseline.outputs["model"]).with_id(node_ids(model)["evaluator"])
+    push = pusher(config, model, model=trainer_node.outputs["model"],
+                  model_blessing=evaluator.outputs["blessing"])
+    return [trainer_node, baseline, evaluator, push]

@@ -2,7 +2,9 @@
 
 LocalDagRunner reports each node through absl INFO logs ("Component X is running." /
 "is finished."). We route absl's logger to a log file, turn those two messages into one
-short line per component on the console, and keep WARNING and above on stderr.
+short line per component on the console, show the Trainers' epoch lines
+(trainer/epoch_log.py), and keep ERROR and above on stderr (everything with --verbose).
+Where the other libraries' logging goes is pipelines/console.py's business.
 """
 from __future__ import annotations
 
@@ -12,9 +14,14 @@ import sys
 import time
 from typing import Callable, Optional
 
+from trainer.epoch_log import EPOCH_LINE
+
 _RUNNING = re.compile(r"^Component (\S+) is running\.$")
 _FINISHED = re.compile(r"^Component (\S+) is finished\.$")
 _CACHED = re.compile(r"^A cached execution \d+ is used\.$")
+# TFX's launcher logs this bare line at ERROR when a component fails; the runner reports
+# the same failure with its cause (pipelines/local_runner.py), so the terminal skips it.
+_EXECUTION_FAILED = re.compile(r"^Execution \d+ failed\.$")
 
 
 class _Handler(logging.Handler):
@@ -33,9 +40,11 @@ class _Handler(logging.Handler):
 class ComponentProgress:
     """Context manager that prints one line per component as the local run proceeds."""
 
-    def __init__(self, log_path: str, echo: Callable[[str], None] = print):
+    def __init__(self, log_path: str, echo: Callable[[str], None] = print,
+                 terminal_level: int = logging.ERROR):
         self.log_path = log_path
         self.echo = echo
+        self.terminal_level = terminal_level
         self.current: Optional[str] = None
         self._start = 0.0
         self._cached = False
@@ -50,6 +59,9 @@ class ComponentProgress:
         if _CACHED.match(msg):
             self._cached = True
             return
+        if self.current and EPOCH_LINE.match(msg):
+            self.echo(f"[{time.strftime('%H:%M:%S')}] {self.current:<24} {msg}")
+            return
         m = _FINISHED.match(msg)
         if m:
             took = time.perf_counter() - self._start
@@ -61,9 +73,17 @@ class ComponentProgress:
         self._file = logging.FileHandler(self.log_path)
         self._file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         self._stderr = logging.StreamHandler(sys.stderr)
-        self._stderr.setLevel(logging.ERROR)
+        self._stderr.setLevel(self.terminal_level)
         self._stderr.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        self._stderr.addFilter(lambda r: not _EXECUTION_FAILED.match(r.getMessage()))
         self._saved = (self._logger.level, self._logger.propagate, list(self._logger.handlers))
+        # Beam logs a failing DoFn's exception with its traceback at ERROR before re-raising
+        # it (apache_beam/runners/common.py, _reraise_augmented); the runner reports that
+        # error in one line, so the traceback goes to the log file only (unless verbose).
+        self._beam = logging.getLogger("apache_beam")
+        self._beam_saved = (self._beam.propagate, list(self._beam.handlers))
+        if self.terminal_level >= logging.ERROR:
+            self._beam.handlers, self._beam.propagate = [self._file], False
         self._handler = _Handler(self)
         self._logger.handlers = [self._handler, self._file, self._stderr]
         self._logger.setLevel(logging.INFO)
@@ -79,4 +99,5 @@ class ComponentProgress:
         self._logger.handlers = handlers
         self._logger.setLevel(level)
         self._logger.propagate = propagate
+        self._beam.propagate, self._beam.handlers = self._beam_saved
         self._file.close()

@@ -1,9 +1,9 @@
 """The task table: what `classics run <corpus>` can run, and how.
 
 Each task (image classification, word embeddings, ...) is one entry: the corpora it
-reads, its config class, its pipeline factory and how its evaluation reads back. The CLI,
-the local and Kubeflow runners and the report all go through this table; nothing else
-branches on a corpus or task name. Which task runs is decided by the models asked for
+reads, its config class, its pipeline factory, how its evaluation reads back and its
+section of the HTML run report. The CLI, the local and Kubeflow runners and the reports
+all go through this table; nothing else branches on a corpus or task name. Which task runs is decided by the models asked for
 (their registry entries name the task), else by the corpus's default.
 """
 from __future__ import annotations
@@ -11,8 +11,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Type
 
-from pipelines import image_pipeline, word2vec_pipeline
-from pipelines.config import ImagePipelineConfig, PipelineConfig, TextPipelineConfig
+from pipelines import (image_pipeline, image_report, lm_pipeline, lm_report, word2vec_pipeline,
+                       word2vec_report)
+from pipelines.config import (ImagePipelineConfig, LanguageModelPipelineConfig, PipelineConfig,
+                              TextPipelineConfig)
 from trainer import registry
 
 
@@ -24,6 +26,11 @@ class Task:
     create_pipeline: Callable  # (config, data_dir, metadata, beam_args, resources)
     read_metrics: Callable[[str], Dict[str, float]]  # evaluation artifact URI -> metrics
     describe_metrics: Callable[[Dict[str, float]], str]  # one line for the summary
+    # (RunReport, ModelResult) -> report_kit.TaskSection: the model's gate checks, verdict
+    # and task-specific HTML/figures in the run report (pipelines/report_page.py), read
+    # from the model's artifacts (e.g. perplexity from a language model's evaluation).
+    # None: the report shows `read_metrics`' figures as a table.
+    report_section: Optional[Callable] = None
 
     @property
     def default_models(self) -> Tuple[str, ...]:
@@ -34,11 +41,17 @@ TASKS: Dict[str, Task] = {t.name: t for t in (
     Task(name=registry.IMAGE, corpora=("mnist", "cifar10", "folder"),
          config_class=ImagePipelineConfig, create_pipeline=image_pipeline.create_pipeline,
          read_metrics=image_pipeline.read_metrics,
-         describe_metrics=image_pipeline.describe_metrics),
+         describe_metrics=image_pipeline.describe_metrics,
+         report_section=image_report.section),
     Task(name=registry.WORD2VEC, corpora=("text",),
          config_class=TextPipelineConfig, create_pipeline=word2vec_pipeline.create_pipeline,
          read_metrics=word2vec_pipeline.read_metrics,
-         describe_metrics=word2vec_pipeline.describe_metrics),
+         describe_metrics=word2vec_pipeline.describe_metrics,
+         report_section=word2vec_report.section),
+    Task(name=registry.LANGUAGE_MODEL, corpora=("text",),
+         config_class=LanguageModelPipelineConfig, create_pipeline=lm_pipeline.create_pipeline,
+         read_metrics=lm_pipeline.read_metrics, describe_metrics=lm_pipeline.describe_metrics,
+         report_section=lm_report.section),
 )}
 
 

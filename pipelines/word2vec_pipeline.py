@@ -2,7 +2,8 @@
 
 TextExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform (one shared
 vocabulary with counts), then for every selected model its own branch: Trainer ->
-(baseline) Word2VecEvaluator -> Pusher into `<serving_root>/text_<model>/<version>/`.
+Word2VecEvaluator (against the version TF Serving serves now) -> Pusher into
+`<serving_root>/text_<model>/<version>/`.
 Node ids follow nodes.node_ids, so the report reads this run like every other.
 """
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Dict, List, Optional
 
 from tfx import v1 as tfx
 
-from components import text_example_gen, word2vec_evaluator
+from components import word2vec_evaluator
 from pipelines import nodes
 from pipelines.config import TextPipelineConfig
 from trainer import registry
@@ -25,31 +26,20 @@ def create_pipeline(config: TextPipelineConfig, data_dir: str,
                     metadata_connection_config=None,
                     beam_args: Optional[List[str]] = None,
                     trainer_resources=None) -> tfx.dsl.Pipeline:
-    """`trainer_resources` (a KFP ResourceSpec) is set on every Trainer when compiling for
+    """`trainer_resources` (nodes.trainer's `resources`) is set on every Trainer when compiling for
     Kubeflow; local runs leave it None."""
     registry.resolve(config.models, tasks=[registry.WORD2VEC])
-    example_gen = text_example_gen.create(data_dir, fmt=config.text_format,
-                                          max_tokens=config.max_tokens_per_example)
-    components = nodes.data_components(
-        example_gen, PREPROCESSING_FN,
-        {"min_count": config.min_count, "max_size": config.max_vocab_size})
-    schema_gen, transform = components[2], components[4]
-
+    data = nodes.text_data(config, data_dir, PREPROCESSING_FN,
+                           {"min_count": config.min_count, "max_size": config.max_vocab_size})
+    components = list(data)
     for model in config.models:
-        ids = nodes.node_ids(model)
-        trainer = nodes.trainer(model, RUN_FN, schema_gen, transform,
-                                config.trainer_config(model), trainer_resources)
-        baseline = nodes.latest_blessed_baseline(model)
-        evaluator = word2vec_evaluator.Word2VecEvaluator(
-            examples=example_gen.outputs["examples"],
-            model=trainer.outputs["model"],
-            baseline_model=baseline.outputs["model"],
-            thresholds=config.evaluator_thresholds(model),
-            max_eval_tokens=config.max_eval_tokens,
-        ).with_id(ids["evaluator"])
-        pusher = nodes.pusher(config, model, model=trainer.outputs["model"],
-                              model_blessing=evaluator.outputs["blessing"])
-        components += [trainer, baseline, evaluator, pusher]
+        def evaluator(examples, candidate, baseline, model=model):
+            return word2vec_evaluator.Word2VecEvaluator(
+                examples=examples, model=candidate, baseline_model=baseline,
+                thresholds=config.evaluator_thresholds(model),
+                max_eval_tokens=config.max_eval_tokens)
+        components += nodes.gated_branch(config, model, RUN_FN, data, evaluator,
+                                         trainer_resources)
 
     return nodes.pipeline(config, components, metadata_connection_config, beam_args)
 

@@ -7,6 +7,7 @@ import threading
 import pytest
 
 import trainer  # noqa: F401  (sets the TensorFlow environment before any test imports TF)
+from tests.report_fixtures import demo_runs  # noqa: F401  (one session-wide pair of CLI runs)
 
 
 @pytest.fixture

@@ -32,3 +32,28 @@ def real_digits(n_train: int, n_test: int):
     x = x[order].reshape(-1, 28, 28).astype(np.uint8)
     y = y[order].astype(np.uint8)
     return (x[:n_train], y[:n_train]), (x[n_train:], y[n_train:])
+
+
+def cut_off_during_the_job(monkeypatch, victim: str, shard_start: int, out_dir: str,
+                           snapshot: str) -> None:
+    """Makes MnistExampleGen's Beam job meet a file cut off after it was validated (a
+    download still being written): when the job reaches the shard of `victim` starting at
+    `shard_start`, the file loses its remaining records. What `out_dir` held at that
+    moment is written to `snapshot` as JSON (Beam may run a pickled copy of this hook,
+    so the record goes through a file, not a variable)."""
+    import json
+    from components import mnist_example_gen
+
+    real = mnist_example_gen._read_range  # pylint: disable=protected-access
+
+    def read_range(bounds, pair):
+        if pair.images.path == victim and bounds[0] == shard_start:
+            held = sorted(os.path.relpath(os.path.join(r, n), out_dir)
+                          for r, ds, fs in os.walk(out_dir) for n in ds + fs)
+            with open(snapshot, "w") as f:
+                json.dump(held, f)
+            with open(victim, "r+b") as f:
+                f.truncate(pair.images.data_offset + shard_start * pair.images.record_bytes)
+        yield from real(bounds, pair)
+
+    monkeypatch.setattr(mnist_example_gen, "_read_range", read_range)

@@ -88,18 +88,55 @@ def test_two_worker_cluster_on_localhost_only_chief_exports(data, tmp_path):
     assert not os.path.exists(str(tmp_path / "worker1" / "model_run" / "training_stats.json"))
 
 
-def test_killed_trainer_resumes_from_its_checkpoint(data, tmp_path):
-    out = str(tmp_path / "resume")
-    args = _fn_args(data, out, epochs=5, backup_dir=str(tmp_path / "backup"))
-    rc, log = _finish(_spawn(args, extra_argv=["--kill-after-epoch", "3"]))
+def _attempt(data, trainer_root, execution_id, **custom):
+    """FnArgs as TFX gives one attempt of a Trainer: fresh model_run and model folders
+    under the Trainer's own folder, named by the attempt's execution id."""
+    args = _fn_args(data, trainer_root, **custom)
+    args["model_run_dir"] = os.path.join(trainer_root, "model_run", str(execution_id))
+    args["serving_model_dir"] = os.path.join(trainer_root, "model", str(execution_id),
+                                             "Format-Serving")
+    return args
+
+
+def test_a_retried_trainer_resumes_where_the_killed_attempt_stopped(data, tmp_path):
+    # The path a TFX retry takes: no backup_dir in the config, a new model_run folder per
+    # attempt; the checkpoint folder is derived (trainer.image.train.backup_dir).
+    root = str(tmp_path / "pipeline_root" / "Trainer.softmax")
+    first = _attempt(data, root, 7, epochs=5)
+    rc, log = _finish(_spawn(first, extra_argv=["--kill-after-epoch", "3"]), timeout=900)
     assert rc == -9, log[-3000:]  # SIGKILL: nothing ran after epoch 3
-    assert os.listdir(tmp_path / "backup")  # the checkpoint survived the kill
-    assert not os.path.exists(os.path.join(out, "serving_model"))
-    rc, log = _finish(_spawn(args))
+    backups = os.path.join(root, "backup")
+    assert len(os.listdir(backups)) == 1 and os.listdir(
+        os.path.join(backups, os.listdir(backups)[0]))  # the checkpoint survived the kill
+    assert not os.path.exists(first["serving_model_dir"])
+    second = _attempt(data, root, 8, epochs=5)
+    rc, log = _finish(_spawn(second), timeout=900)
     assert rc == 0, log[-3000:]
-    stats = _stats(out)
+    with open(os.path.join(second["model_run_dir"], "training_stats.json")) as f:
+        stats = json.load(f)
     assert stats["resumed_at_epoch"] == 3  # epochs 4 and 5 only
     assert len(stats["epoch_seconds"]) == 2
     # The optimizer's step counter continued too: no step trained twice or skipped.
     assert stats["optimizer_steps"] == 5 * stats["steps_per_epoch"]
-    assert not os.path.exists(tmp_path / "backup") or not os.listdir(tmp_path / "backup")
+    assert os.path.exists(os.path.join(second["serving_model_dir"], "saved_model.pb"))
+    # Keras removes the checkpoint once training completed.
+    assert all(not os.listdir(os.path.join(backups, d)) for d in os.listdir(backups))
+
+
+def test_backup_folder_is_kept_by_trainer_and_keyed_by_config_and_inputs(tmp_path):
+    from tfx.components.trainer.fn_args_utils import FnArgs
+    from trainer.image.config import TrainConfig
+    from trainer.image.train import backup_dir
+
+    root = str(tmp_path / "Trainer.cnn")
+
+    def folder(run, files=("a.gz",), **custom):
+        cfg = TrainConfig(model="cnn", image_shape=[28, 28, 1], num_classes=10, **custom)
+        return backup_dir(FnArgs(model_run_dir=os.path.join(root, "model_run", run),
+                                 train_files=list(files)), cfg)
+
+    assert os.path.dirname(folder("1")) == os.path.join(root, "backup")
+    assert folder("1") == folder("2")  # a retry finds the killed attempt's checkpoint
+    assert folder("1") != folder("1", files=("b.gz",))  # new data starts afresh
+    assert folder("1") != folder("1", epochs=3)  # so does another recipe
+    assert folder("1", backup_dir="/elsewhere") == "/elsewhere"

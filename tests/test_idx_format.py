@@ -119,6 +119,23 @@ def test_count_mismatch_names_both_files(tmp_path):
     assert "3 labels" in str(e.value) and images in str(e.value) and e.value.path == labels
 
 
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_label_outside_the_classes_names_the_file_and_record(tmp_path, gz):
+    ext = ".gz" if gz else ""
+    images = str(tmp_path / f"train-images-idx3-ubyte{ext}")
+    labels = str(tmp_path / f"train-labels-idx1-ubyte{ext}")
+    idx_format.write_idx(images, np.zeros((5, 28, 28), np.uint8))
+    values = np.array([0, 9, 42, 3, 10], np.uint8)  # 42 and 10: no such digit
+    idx_format.write_idx(labels, values)
+    with pytest.raises(IdxFormatError) as e:
+        idx_format.validate_mnist_pair(images, labels)
+    assert e.value.path == labels
+    assert "label 42 at record 2 is not a class id 0..9 (2 bad label(s))" in str(e.value)
+    values[[2, 4]] = 9
+    idx_format.write_idx(labels, values)
+    assert idx_format.validate_mnist_pair(images, labels).count == 5
+
+
 def test_images_with_wrong_rank(tmp_path):
     images = str(tmp_path / "imgs")
     labels = str(tmp_path / "lbls")

@@ -68,14 +68,29 @@ def test_served_signatures_match_the_trained_keras_model(two_runs):
     assert (by_pixels["class_ids"].numpy() == test_y[:32]).mean() > 0.5
 
 
-def test_second_run_reuses_cache_and_uses_first_as_baseline(two_runs):
+def test_second_run_reuses_cache_and_is_compared_with_the_served_version(two_runs):
     _, first, second, _, _ = two_runs
     for node in ["MnistExampleGen", "StatisticsGen", "Transform", "Trainer.softmax"]:
         assert second.nodes[node].state == "CACHED", node
-    trained = first.nodes["Trainer.softmax"].outputs["model"][0].uri
-    assert second.models[0].baseline_uri == trained
-    assert first.models[0].baseline_uri is None
+    # First run: nothing in service, judged on the absolute bar alone.
+    empty = first.nodes["ServingBaseline.softmax"].outputs["model"][0]
+    assert empty.custom_properties["has_model"].int_value == 0
+    assert first.models[0].baseline_uri is None and first.models[0].served_version is None
+    # Second run: the baseline is read again (never cached) and is a copy of the
+    # version the first run pushed, which the Evaluator compared with.
+    assert second.nodes["ServingBaseline.softmax"].state == "COMPLETE"
+    pushed = first.models[0].pushed_path
+    copy = second.nodes["ServingBaseline.softmax"].outputs["model"][0]
+    assert copy.custom_properties["served_version"].int_value == int(os.path.basename(pushed))
+    assert copy.custom_properties["source"].string_value == pushed
+    assert second.nodes["Evaluator.softmax"].inputs["baseline_model"][0].uri == copy.uri
+    assert second.models[0].baseline_uri == copy.uri
+    assert second.models[0].served_version == int(os.path.basename(pushed))
+    with open(os.path.join(pushed, "saved_model.pb"), "rb") as a, \
+            open(os.path.join(copy.uri, "Format-Serving", "saved_model.pb"), "rb") as b:
+        assert a.read() == b.read()
     assert second.models[0].blessed  # the same model does not fall below itself
+    assert "accuracy_change" in second.models[0].metrics  # the change threshold applied
 
 
 def test_pushed_model_carries_warmup_requests_that_replay(two_runs):
@@ -142,3 +157,59 @@ def test_clients_report_an_unknown_model(servers):
     with pytest.raises(serving_client.ServingError, match="NOT_FOUND"):
         serving_client.predict_grpc(grpc_server.target, "nope",
                                     images=np.zeros((1, 28, 28), np.uint8))
+
+
+# ------------------------------------------------------------- the Evaluator says no
+def _versions(config):
+    """The version folders in the TF Serving repository of the softmax model."""
+    base = os.path.join(config.serving_root, "mnist_softmax")
+    return sorted(os.listdir(base)) if os.path.isdir(base) else []
+
+
+@pytest.fixture(scope="module")
+def gated_runs(tmp_path_factory):
+    """Three runs in one workspace: (a) a model below the absolute bar, (b) the same model
+    with a bar it clears, (c) a worse recipe (one step of SGD at lr 0.5 on a batch of
+    400: about 0.2-0.3 accuracy against about 0.83) with a bar it clears. Returns
+    [(config, report, version folders after the run)]."""
+    root = tmp_path_factory.mktemp("gates")
+    (train_x, train_y), (test_x, test_y) = real_digits(400, 120)
+    data = write_mnist(str(root / "data"), train_x, train_y, "train")
+    write_mnist(data, test_x, test_y, "t10k")
+    base = dict(corpus="mnist", models=["softmax"], data_dir=data,
+                workspace=str(root / "ws"))
+    runs = []
+    for settings in (dict(epochs=4, min_accuracy=0.99), dict(epochs=4, min_accuracy=0.5),
+                     dict(epochs=1, batch_size=400, min_accuracy=0.05)):
+        config = ImagePipelineConfig(**base, **settings)
+        result = local_runner.run_pipeline(config, echo=lambda _: None)
+        runs.append((config, result, _versions(config)))
+    return runs
+
+
+def test_a_model_below_the_absolute_bar_is_refused_and_not_pushed(gated_runs):
+    _, result, versions = gated_runs[0]
+    model = result.models[0]
+    assert 0.5 < model.metrics["accuracy"] < 0.99
+    assert model.blessed is False and model.pushed_path is None
+    assert versions == []  # nothing reached the serving repository
+    assert result.nodes["Pusher.softmax"].state == "COMPLETE"  # it ran, and declined
+
+
+def test_the_same_model_clearing_the_bar_is_pushed(gated_runs):
+    _, result, versions = gated_runs[1]
+    model = result.models[0]
+    assert model.blessed and model.pushed_path
+    assert versions == [os.path.basename(model.pushed_path.rstrip("/"))]
+
+
+def test_a_model_worse_than_the_one_in_service_is_refused_and_not_pushed(gated_runs):
+    _, served_run, served_versions = gated_runs[1]
+    _, result, versions = gated_runs[2]
+    model = result.models[0]
+    assert result.nodes["Trainer.softmax"].state == "COMPLETE"  # retrained, not cached
+    # It clears the absolute bar; the comparison with the served model refuses it.
+    assert 0.05 <= model.metrics["accuracy"] < served_run.models[0].metrics["accuracy"]
+    assert model.metrics["accuracy_change"] < 0
+    assert model.blessed is False and model.pushed_path is None
+    assert versions == served_versions  # the version in service stays, no new one

@@ -1,5 +1,6 @@
 """MnistExampleGen's executor on small IDX fixtures written by the test."""
 import glob
+import json
 import os
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 
 from components import idx_format, mnist_example_gen
 from tests.example_gen_harness import read_examples, run_executor
-from tests.mnist_fixtures import synthetic_digits, write_mnist
+from tests.mnist_fixtures import cut_off_during_the_job, synthetic_digits, write_mnist
 
 
 def _run_executor(input_base, output_dir):
@@ -49,7 +50,7 @@ def test_without_t10k_a_deterministic_hash_split(tmp_path, monkeypatch):
     assert sorted(a_eval) == sorted(_read_split(str(tmp_path / "b"), "eval"))
 
 
-def test_bad_file_fails_naming_it_and_leaves_no_output(tmp_path):
+def test_bad_file_fails_naming_it_before_the_job_runs(tmp_path):
     x, y = synthetic_digits(20)
     data = write_mnist(str(tmp_path / "data"), x, y, "train")
     write_mnist(data, x[:5], y[:4], "t10k")  # 5 images but 4 labels
@@ -57,8 +58,55 @@ def test_bad_file_fails_naming_it_and_leaves_no_output(tmp_path):
     with pytest.raises(idx_format.IdxFormatError) as e:
         _run_executor(data, out)
     assert "t10k-labels-idx1-ubyte" in str(e.value) and "4 labels" in str(e.value)
-    assert not os.path.exists(out) or not glob.glob(os.path.join(out, "**", "*.gz"),
-                                                     recursive=True)
+
+
+def test_a_label_that_is_no_digit_stops_ingestion_before_the_job_runs(tmp_path):
+    x, y = synthetic_digits(20)
+    y[13] = 42
+    data = write_mnist(str(tmp_path / "data"), x, y, "train")
+    out = str(tmp_path / "out")
+    # Raised while the Beam graph is built (not re-raised by Beam from a running job).
+    with pytest.raises(idx_format.IdxFormatError) as e:
+        _run_executor(data, out)
+    assert str(e.value) == (os.path.join(data, "train-labels-idx1-ubyte") +
+                            ": label 42 at record 13 is not a class id 0..9 (1 bad label(s))")
+    assert os.listdir(out) == []
+
+
+def test_a_failure_inside_the_beam_job_leaves_nothing_behind(tmp_path, monkeypatch):
+    monkeypatch.setattr(mnist_example_gen, "_SHARD_RECORDS", 7)
+    x, y = synthetic_digits(60, seed=3)
+    data = write_mnist(str(tmp_path / "data"), x, y, "train")
+    write_mnist(data, x[:21], y[:21], "t10k")
+    victim = os.path.join(data, "t10k-images-idx3-ubyte")
+    out, snapshot = str(tmp_path / "out"), str(tmp_path / "held.json")
+    cut_off_during_the_job(monkeypatch, victim, 14, out, snapshot)
+    with pytest.raises(Exception, match="t10k-images-idx3-ubyte: truncated"):
+        _run_executor(data, out)
+    with open(snapshot) as f:
+        held = json.load(f)
+    # The job had started writing both splits when it failed ...
+    assert any(p.startswith("Split-train") for p in held), held
+    assert any(p.startswith("Split-eval") for p in held), held
+    # ... and the executor removed all of it, leaving the (empty) folder TFX made.
+    assert os.listdir(out) == []
+
+
+def test_a_failure_after_the_splits_were_written_removes_them(tmp_path, monkeypatch):
+    x, y = synthetic_digits(30, seed=4)
+    data = write_mnist(str(tmp_path / "data"), x, y, "train")
+    out = str(tmp_path / "out")
+    written = []
+
+    def finish(self, output_dict):  # e.g. recording extra files fails
+        written.extend(glob.glob(os.path.join(out, "Split-*", "*.gz")))
+        raise OSError("disk full")
+
+    monkeypatch.setattr(mnist_example_gen.Executor, "finish", finish)
+    with pytest.raises(OSError, match="disk full"):
+        _run_executor(data, out)
+    assert len(written) == 2  # data_tfrecord-*.gz of train and eval
+    assert os.listdir(out) == []
 
 
 def test_missing_labels_file(tmp_path):

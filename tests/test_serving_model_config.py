@@ -1,5 +1,6 @@
 """TF Serving config files: models.config, batching.config, monitoring.config."""
 import os
+import re
 import stat
 
 import pytest
@@ -37,6 +38,17 @@ def test_models_config_options():
     (model,) = config.model_config_list.config
     assert model.base_path == "/srv/models/cifar10_resnet20"
     assert model.model_version_policy.latest.num_versions == 2
+
+
+def test_models_config_on_cloud_storage_and_not_s3():
+    config = sc.parse_models_config(sc.models_config_text(["mnist_cnn"],
+                                                          model_root="gs://bucket/serving"))
+    assert config.model_config_list.config[0].base_path == "gs://bucket/serving/mnist_cnn"
+    with pytest.raises(sc.ServingConfigError, match="cannot read s3://.*model_sync"):
+        sc.models_config_text(["mnist_cnn"], model_root="s3://bucket/serving")
+    for root in ("hdfs://nn/serving", "http://host/serving", ""):
+        with pytest.raises(sc.ServingConfigError):
+            sc.models_config_text(["mnist_cnn"], model_root=root)
 
 
 @pytest.mark.parametrize("names", [
@@ -133,24 +145,33 @@ def test_write_atomically_cleans_up_on_failure(tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------------- batching.config
 
-def test_batching_field_table_is_the_documented_one():
-    assert sc.BATCHING_PARAMETERS_FIELDS == {
-        "max_batch_size": ("google.protobuf.Int64Value", 1),
-        "batch_timeout_micros": ("google.protobuf.Int64Value", 2),
-        "max_enqueued_batches": ("google.protobuf.Int64Value", 3),
-        "num_batch_threads": ("google.protobuf.Int64Value", 4),
-        "thread_pool_name": ("google.protobuf.StringValue", 5),
-        "allowed_batch_sizes": ("repeated int64", 6),
-        "pad_variable_length_inputs": ("bool", 7),
-        "enable_large_batch_splitting": ("google.protobuf.BoolValue", 8),
-        "max_execution_batch_size": ("google.protobuf.Int64Value", 9),
-    }
+UPSTREAM_PROTO = os.path.join(os.path.dirname(__file__), "data", "session_bundle_config.proto")
+
+
+def _upstream_batching_fields():
+    """BatchingParameters' fields as TF Serving 2.16.1's own .proto declares them (a
+    verbatim copy in tests/data: the wheel ships no session_bundle_config_pb2)."""
+    with open(UPSTREAM_PROTO, encoding="utf-8") as f:
+        text = f.read()
+    body = re.search(r"^message BatchingParameters \{(.*?)^\}", text, re.M | re.S).group(1)
+    body = re.sub(r"//[^\n]*", "", body)
+    return {name: (f"{label or ''}{type_name}", int(number)) for label, type_name, name, number
+            in re.findall(r"(repeated )?([\w.]+) (\w+) = (\d+);", body)}
+
+
+def test_batching_field_table_is_tf_servings_own():
+    upstream = _upstream_batching_fields()
+    assert len(upstream) == 9 and upstream["max_batch_size"] == (
+        "google.protobuf.Int64Value", 1)  # the copy parsed as a whole
+    assert sc.BATCHING_PARAMETERS_FIELDS == upstream
     fields = {f.name: f for f in sc.BatchingParametersProto.DESCRIPTOR.fields}
-    assert set(fields) == set(sc.BATCHING_PARAMETERS_FIELDS)
-    for name, (type_name, number) in sc.BATCHING_PARAMETERS_FIELDS.items():
+    assert set(fields) == set(upstream)
+    for name, (type_name, number) in upstream.items():
         assert fields[name].number == number
         if type_name.startswith("google.protobuf."):
             assert fields[name].message_type.full_name == type_name
+        assert (fields[name].label == fields[name].LABEL_REPEATED) == \
+            type_name.startswith("repeated ")
 
 
 def test_cpu_batching_follows_tf_serving_cpu_advice():

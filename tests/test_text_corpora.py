@@ -146,3 +146,18 @@ def test_corrupt_bz2_is_an_error(tmp_path):
     (tmp_path / "cut.xml.bz2").write_bytes(b"not bz2 at all")
     with pytest.raises(tc.TextCorpusError, match=r"cut\.xml\.bz2: not a bzip2 file"):
         list(tc.read_corpus(str(tmp_path)))
+
+
+def test_corrupt_gzip_stream_names_the_file(tmp_path):
+    # Right magic bytes, broken deflate data: zlib.error, not an OSError, on read.
+    import gzip
+    good = gzip.compress(wiki_xml([("A", 0, "some words here " * 200)]).encode())
+    broken = good[:10] + b"\x00garbage" * 50
+    (tmp_path / "dump.xml.gz").write_bytes(broken)
+    with pytest.raises(tc.TextCorpusError, match=r"dump\.xml\.gz: corrupt or truncated"):
+        list(tc.read_corpus(str(tmp_path)))
+    lines = tmp_path / "lines"
+    lines.mkdir()
+    (lines / "ptb.train.txt.gz").write_bytes(broken)
+    with pytest.raises(tc.TextCorpusError, match=r"ptb\.train\.txt\.gz: corrupt or truncated"):
+        list(tc.read_lines(str(lines / "ptb.train.txt.gz")))

@@ -215,3 +215,13 @@ def test_projector_files(tmp_path):
     assert (tmp_path / "projector" / "vectors.tsv").read_text().splitlines()[1] == "0\t1\t0"
     assert (tmp_path / "projector" / "metadata.tsv").read_text() == "a\nb\nc\n"
     assert "vectors.tsv" in open(f"{folder}/projector_config.pbtxt").read()
+
+
+def test_sampler_and_batch_defaults_follow_the_model_unless_given():
+    sg = w2v_config.Word2VecConfig(model="skipgram")
+    cb = w2v_config.Word2VecConfig(model="cbow")
+    assert (sg.shared_negatives, sg.negatives_group, sg.batch_size) == (8, 64, 4096)
+    assert (cb.shared_negatives, cb.negatives_group, cb.batch_size) == (32, 256, 2048)
+    given = w2v_config.Word2VecConfig(model="cbow", shared_negatives=0, negatives_group=16,
+                                      batch_size=512)
+    assert (given.shared_negatives, given.negatives_group, given.batch_size) == (0, 16, 512)

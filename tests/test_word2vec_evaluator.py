@@ -8,7 +8,7 @@ import tensorflow as tf
 from tfx.types import standard_artifacts
 
 from components import text_corpora, text_example_gen, word2vec_evaluator as w2ve
-from trainer.word2vec import config as w2v_config, data as w2v_data, evaluation as w2v_eval, export as w2v_export, model as w2v_model, train as w2v_train
+from trainer.word2vec import config as w2v_config, data as w2v_data, evaluation as w2v_eval, export as w2v_export, train as w2v_train
 
 WORDS = [f"w{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(40)]
 
@@ -98,6 +98,18 @@ def test_regression_against_the_baseline_is_not_blessed(setup, tmp_path):
     assert os.path.exists(os.path.join(blessing.uri, "NOT_BLESSED"))
 
 
+def test_an_empty_baseline_counts_as_none(setup, tmp_path):
+    """ServingBaseline's output when nothing is in service: judged on the absolute bars."""
+    empty = standard_artifacts.Model()
+    empty.uri, empty.id = str(tmp_path / "empty"), 13
+    empty.set_int_custom_property("has_model", 0)
+    setup["models"]["empty"] = empty
+    metrics, blessing = run(setup, tmp_path, "bad", baseline="empty")
+    assert metrics["baseline"] is None and metrics["baseline_uri"] is None
+    assert metrics["blessed"] and "no model in service" in metrics["message"]
+    assert not blessing.has_custom_property("baseline_model_id")
+
+
 def test_absolute_thresholds(setup, tmp_path):
     metrics, blessing = run(setup, tmp_path, "good", max_heldout_loss=0.01)
     assert not metrics["blessed"] and "held-out loss" in metrics["message"]
@@ -109,3 +121,67 @@ def test_absolute_thresholds(setup, tmp_path):
 def test_unknown_threshold_is_rejected():
     with pytest.raises(ValueError, match="unknown thresholds"):
         w2ve.thresholds_with_defaults({"min_accuracy": 0.9})
+
+
+# ------------------------------------------------------------------ every gate can refuse
+SCORES = {"ws353_spearman": 0.24, "analogy_accuracy": 0.016, "heldout_loss": 2.10}
+GATES_OFF = {k: None for k in w2ve.DEFAULT_THRESHOLDS}
+
+
+@pytest.mark.parametrize("gate, bound, candidate, baseline, message", [
+    ("min_ws353_spearman", 0.15, {"ws353_spearman": 0.10}, None, "WS353 Spearman 0.1000 < 0.15"),
+    ("min_ws353_spearman", 0.15, {"ws353_spearman": float("nan")}, None, "WS353 Spearman nan"),
+    ("min_analogy_accuracy", 0.005, {"analogy_accuracy": 0.001}, None,
+     "analogy accuracy 0.0010 < 0.005"),
+    ("max_heldout_loss", 2.5, {"heldout_loss": 2.6}, None, "held-out loss 2.6000 > 2.5"),
+    ("max_ws353_drop", 0.05, {"ws353_spearman": 0.18}, {},
+     "WS353 Spearman 0.1800 is more than 0.05 below the blessed baseline's 0.2400"),
+    ("max_analogy_drop", 0.005, {"analogy_accuracy": 0.010}, {},
+     "analogy accuracy 0.0100 is more than 0.005 below the blessed baseline's 0.0160"),
+    ("max_heldout_loss_increase", 0.05, {"heldout_loss": 2.21}, {},
+     "held-out loss 2.2100 is more than 5% above the blessed baseline's 2.1000"),
+])
+def test_each_gate_refuses_on_its_own(gate, bound, candidate, baseline, message):
+    cand = {**SCORES, **candidate}
+    base = None if baseline is None else dict(SCORES)
+    failures = w2ve.decide(cand, base, {**GATES_OFF, gate: bound})
+    assert len(failures) == 1 and failures[0].startswith(message)
+    # The same scores pass when that gate is off, and the healthy scores pass it.
+    assert w2ve.decide(cand, base, GATES_OFF) == []
+    assert w2ve.decide(dict(SCORES), base, {**GATES_OFF, gate: bound}) == []
+
+
+def test_held_out_loss_within_the_margin_passes_and_a_nan_baseline_is_not_compared():
+    t = {**GATES_OFF, "max_heldout_loss_increase": 0.05}
+    assert w2ve.decide({**SCORES, "heldout_loss": 2.20}, dict(SCORES), t) == []
+    assert w2ve.decide({**SCORES, "heldout_loss": 9.0},
+                       {**SCORES, "heldout_loss": float("nan")}, t) == []
+    assert w2ve.decide({**SCORES, "heldout_loss": float("nan")}, dict(SCORES), t)
+
+
+def test_the_registry_bars_refuse_random_vectors_on_the_embedded_corpus(tmp_path):
+    """Random vectors over the embedded excerpt's vocabulary (min count 5, as the
+    pipeline's Transform builds it) against the real WS353 pairs and analogy questions."""
+    import collections
+    from components import datasets
+    from trainer import registry
+
+    tokens = collections.Counter(t for c in text_corpora.read_corpus(
+        datasets.embedded_wiki(str(tmp_path))) for t in c.tokens)
+    words = [w for w, n in tokens.most_common() if n >= 5]
+    pairs = w2v_eval.load_word_pairs(w2v_eval.ws353_path())
+    questions = w2v_eval.load_analogies(w2v_eval.analogies_path())
+    for seed in range(3):
+        vectors = np.random.RandomState(seed).normal(size=(len(words), 100)).astype(np.float32)
+        ana = w2v_eval.analogy_accuracy(vectors, words, questions)
+        sim = w2v_eval.word_similarity(vectors, words, pairs)
+        assert ana.questions_used > 1000 and ana.accuracy < 0.002, ana
+        scores = {"ws353_spearman": sim.spearman, "analogy_accuracy": ana.accuracy,
+                  "heldout_loss": 4.0}
+        for model in ("skipgram", "cbow"):
+            spec = registry.get(model)
+            failures = w2ve.decide(scores, None, {
+                **GATES_OFF, "min_analogy_accuracy": spec.min_analogy_accuracy})
+            assert failures and failures[0].startswith("analogy accuracy")
+            assert w2ve.decide(scores, None, {
+                **GATES_OFF, "min_ws353_spearman": spec.min_ws353_spearman})

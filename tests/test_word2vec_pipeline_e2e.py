@@ -68,3 +68,23 @@ def test_text_pipeline_pushes_servable_models(tmp_path, workspace):
         assert os.path.exists(os.path.join(run_dir, "projector", "vectors.tsv"))
     summary = local_runner.format_summary(config, result)
     assert "WS353 rho" in summary and "blessed" in summary
+
+
+@pytest.mark.e2e
+def test_a_model_below_its_ws353_bar_is_refused_and_not_pushed(tmp_path, workspace):
+    from components import word2vec_evaluator
+    config = TextPipelineConfig(
+        data_dir=small_dump(tmp_path, n_chunks=40), workspace=workspace,
+        models=("skipgram",), max_tokens_per_example=100, epochs=1, batch_size=256,
+        embedding_dim=16, num_sampled=8, min_count=2,
+        # One epoch on ~40,000 tokens is far from 0.9 over dozens of in-vocabulary pairs
+        # (on fewer pairs, e.g. 2, rho can be exactly 1).
+        min_ws353_spearman=0.9, min_analogy_accuracy=0.0)
+    result = local_runner.run_pipeline(config, echo=lambda _: None)
+    model = result.models[0]
+    assert model.metrics["ws353_pairs"] >= 20 and model.metrics["ws353_spearman"] < 0.9
+    assert model.blessed is False and model.pushed_path is None
+    scores = word2vec_evaluator.read_metrics(
+        result.nodes["Evaluator.skipgram"].outputs["evaluation"][0].uri)
+    assert scores["message"].startswith("not blessed: WS353 Spearman")
+    assert glob.glob(os.path.join(workspace, "serving", "text_skipgram", "*")) == []

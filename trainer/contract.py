@@ -25,7 +25,6 @@ SOURCE_KEY = "source"  # text: the file a chunk came from
 # ---------------------------------------------------------------- transformed features
 IDS_KEY = "ids"  # text: token ids under the Transform vocabulary
 WORDS_VOCAB = "words"  # text: Transform vocabulary name (`<count> <word>` lines)
-CLASS_NAMES_VOCAB = "class_names"  # image folders: the class-name vocabulary
 
 # ------------------------------------------------------------------ serving signatures
 SERVING_DEFAULT = "serving_default"

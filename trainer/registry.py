@@ -19,6 +19,7 @@ from trainer.image.models import highway, inception, lenet, nin, resnet, softmax
 
 IMAGE = "image"
 WORD2VEC = "word2vec"
+LANGUAGE_MODEL = "lm"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +44,11 @@ class ImageModelSpec:
     # augment: random pad-4 crop + horizontal flip (`trainer.image.augment`) on TRAINING batches
     # of colour corpora (C == 3) only; digits are never mirrored.
     augment: bool = False
+    # On Kubeflow: train on this many TFJob workers (MultiWorkerMirroredStrategy; 1 = the
+    # Trainer's own pod) with this many GPUs each (None: the compile's --gpus). Local runs
+    # train in one process whatever these say.
+    workers: int = 1
+    gpus_per_worker: Optional[int] = None
 
     def make_optimizer(
         self,
@@ -140,6 +146,11 @@ class Word2VecSpec:
     # spreads about +-0.07, so the bars sit well above that and below a healthy run.
     min_ws353_spearman: float
     min_analogy_accuracy: float
+    # On Kubeflow: train on this many TFJob workers (MultiWorkerMirroredStrategy; 1 = the
+    # Trainer's own pod) with this many GPUs each (None: the compile's --gpus). Local runs
+    # train in one process whatever these say.
+    workers: int = 1
+    gpus_per_worker: Optional[int] = None
 
 
 MODELS.update({
@@ -153,6 +164,60 @@ MODELS.update({
         description="word2vec CBOW: the window's mean vector predicts the middle word "
                     "(Mikolov et al. 2013), negative sampling",
         min_ws353_spearman=0.12, min_analogy_accuracy=0.005),
+})
+
+
+@dataclasses.dataclass(frozen=True)
+class LanguageModelSpec:
+    """A recurrent language model: an LMConfig preset (trainer/lm/config.py), the fields
+    this entry changes, and its perplexity ceiling."""
+    task: ClassVar[str] = LANGUAGE_MODEL
+    name: str
+    description: str
+    preset: str
+    settings: Dict[str, Any]
+    # Evaluator ceiling on eval perplexity. The CPU-sized entries' bar: on the embedded
+    # Wikipedia excerpt (10,000-word vocabulary, 4 epochs) the pipeline measured LSTM
+    # 206.5 and GRU 197.8, against 329 for a Kneser-Ney 3-gram model (bench/lm_bench.py);
+    # 300 refuses a model that learnt little more than word frequencies. The published
+    # configurations' bars sit above the published PTB figures they are meant to match.
+    max_perplexity: float
+    published_test_perplexity: Optional[float] = None  # PTB, Zaremba et al. 2014
+    # On Kubeflow: train on this many TFJob workers (MultiWorkerMirroredStrategy; 1 = the
+    # Trainer's own pod) with this many GPUs each (None: the compile's --gpus). Local runs
+    # train in one process whatever these say.
+    workers: int = 1
+    gpus_per_worker: Optional[int] = None
+
+
+def _published(cell: str, size: str, published: Optional[float], bar: float):
+    what = {"small": "2x200", "medium": "2x650, dropout 0.5", "large": "2x1500, dropout 0.65"}
+    return LanguageModelSpec(
+        name=f"{cell}_{size}", preset=size, settings={"cell": cell},
+        description=f"{cell.upper()} language model, Zaremba et al. 2014's {size} "
+                    f"configuration ({what[size]}, truncated BPTT, SGD 1.0 with decay)"
+                    + (f"; PTB test perplexity {published}" if published else ""),
+        max_perplexity=bar, published_test_perplexity=published)
+
+
+MODELS.update({
+    "lstm": LanguageModelSpec(
+        name="lstm", preset="tiny", settings={"cell": "lstm"},
+        description="LSTM language model, 1x128, carried state (truncated BPTT), Adam; "
+                    "CPU-sized",
+        max_perplexity=300.0),
+    "gru": LanguageModelSpec(
+        name="gru", preset="tiny", settings={"cell": "gru"},
+        description="GRU language model, 1x128, carried state (truncated BPTT), Adam; "
+                    "CPU-sized",
+        max_perplexity=300.0),
+    "lstm_small": _published("lstm", "small", 115.9, 130.0),
+    "lstm_medium": _published("lstm", "medium", 82.1, 95.0),
+    "lstm_large": _published("lstm", "large", 78.3, 90.0),
+    # No published GRU figures for these configurations: the LSTM's bars apply.
+    "gru_small": _published("gru", "small", None, 130.0),
+    "gru_medium": _published("gru", "medium", None, 95.0),
+    "gru_large": _published("gru", "large", None, 90.0),
 })
 
 

@@ -10,9 +10,11 @@ import sys
 import warnings
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
-# TensorFlow's C++ INFO/WARNING lines (CUDA plugin registration etc.) drown the
-# pipeline's own progress output; Python-side warnings still show.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ log lines drown the pipeline's own output; the CUDA plugin lines
+# printed at import ("Unable to register cuDNN factory") are ERROR severity, so only 3
+# (FATAL only) silences them. Real failures still surface as Python exceptions;
+# `classics --verbose` sets 0 before TensorFlow is imported (pipelines/console.py).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Google client libraries (pulled in by TFX) warn about Python 3.10 on every import.
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\..*")
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, List, Optional
 
+from trainer import records
+
 
 @dataclasses.dataclass
 class TrainConfig:
@@ -19,14 +21,13 @@ class TrainConfig:
     batch_size: Optional[int] = None
     seed: int = 42
     mixed_precision: bool = False
+    # Folder corpora: the class names in id order (the sorted class folder list, the same
+    # for every split); the exported model answers with them. None: ids only.
+    class_names: Optional[List[str]] = None
     # Where BackupAndRestore keeps its checkpoint; must outlive a killed attempt, so it is
     # derived from the pipeline root and the inputs (see backup_dir()), not the run dir.
     backup_dir: Optional[str] = None
 
     @classmethod
     def from_custom_config(cls, config: Dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(config) - known
-        if unknown:
-            raise ValueError(f"Trainer custom_config: unknown keys {sorted(unknown)}")
-        return cls(**config)
+        return records.from_dict(cls, config, "Trainer custom_config")

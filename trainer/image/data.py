@@ -1,24 +1,16 @@
 """tf.data input pipelines over the Transform component's output (gzipped TFRecords)."""
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import tensorflow as tf
 import tensorflow_transform as tft
 
 from trainer.image import augment as augment_lib
 from trainer.contract import IMAGE_KEY, LABEL_KEY
+from trainer.records import match_files
 
 _PARSE_BATCH = 1024
-
-
-def _files(patterns: Sequence[str]) -> List[str]:
-    files: List[str] = []
-    for p in patterns:
-        files.extend(sorted(tf.io.gfile.glob(p)))
-    if not files:
-        raise FileNotFoundError(f"no transformed example files match {list(patterns)}")
-    return files
 
 
 def image_dataset(file_patterns: Sequence[str], tft_output: tft.TFTransformOutput,
@@ -33,7 +25,7 @@ def image_dataset(file_patterns: Sequence[str], tft_output: tft.TFTransformOutpu
     cache, so every epoch sees fresh crops; grey digits are never mirrored.
     """
     feature_spec = tft_output.transformed_feature_spec()
-    files = _files(file_patterns)
+    files = match_files(file_patterns)
     ds = tf.data.Dataset.from_tensor_slices(files)
     shards = input_context.num_input_pipelines if input_context else 1
     shard_id = input_context.input_pipeline_id if input_context else 0

@@ -6,17 +6,18 @@ Signatures (all return `class_ids` int64 [N] and `probabilities` float32 [N, cla
 - `serving_images(images: uint8[N, H, W] or [N, H, W, C])`: raw pixels, so a REST client
   can send an image without building a tf.Example.
 Both run the Transform graph embedded in the model, so training/serving skew is impossible.
-Models of folder corpora also return `class_names` (string [N]), from the class-name
-vocabulary the Transform recorded.
+Models of folder corpora also return `class_names` (string [N]): the names the pipeline
+passed in the Trainer's config (the class folder list, id order), not anything learned
+from the data, so every id has its name even if a class never appeared in training.
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer.contract import (CLASS_NAMES_VOCAB, EXAMPLES_INPUT, IMAGE_KEY, LABEL_KEY,
+from trainer.contract import (EXAMPLES_INPUT, IMAGE_KEY, LABEL_KEY, LABEL_NAME_KEY,
                                SERVING_DEFAULT, SERVING_IMAGES)
 
 
@@ -26,25 +27,22 @@ def image_signature_shape(image_shape: Sequence[int]):
     return [None, h, w] if c == 1 else [None, h, w, c]
 
 
-def class_names(tft_output: tft.TFTransformOutput) -> Optional[List[str]]:
-    """Class names by id (sorted names, as the folder ExampleGen numbers them), or None."""
-    try:
-        vocab = tft_output.vocabulary_by_name(CLASS_NAMES_VOCAB)
-    except (ValueError, KeyError, tf.errors.NotFoundError):
-        return None
-    return sorted(v.decode() if isinstance(v, bytes) else v for v in vocab)
-
-
 def build_signatures(model: tf.keras.Model, tft_output: tft.TFTransformOutput,
-                     image_shape: Sequence[int]):
+                     image_shape: Sequence[int], class_names: Optional[Sequence[str]] = None):
+    """`class_names`: name of class id i at position i (None: no `class_names` output)."""
     # Tracked on the model so the Transform's tables/assets are saved with it (TFT #237).
     model.tft_layer = tft_output.transform_features_layer()
     raw_spec = tft_output.raw_feature_spec()
+    # Callers send images, not answers: neither the label nor its name is required.
     raw_spec.pop(LABEL_KEY, None)
+    raw_spec.pop(LABEL_NAME_KEY, None)
     shape = list(image_shape)
     flat = int(shape[0] * shape[1] * shape[2])
-    names = class_names(tft_output)
+    names = list(class_names) if class_names else None
     if names is not None:
+        if len(names) != int(model.output_shape[-1]):
+            raise ValueError(f"{len(names)} class names for a model of "
+                             f"{model.output_shape[-1]} classes")
         model.class_name_table = tf.Variable(names, trainable=False, name="class_names")
 
     def predict(transformed):
@@ -75,7 +73,8 @@ def build_signatures(model: tf.keras.Model, tft_output: tft.TFTransformOutput,
 
 
 def export_classifier(model: tf.keras.Model, tft_output: tft.TFTransformOutput,
-                      export_dir: str, image_shape: Sequence[int]) -> str:
-    signatures = build_signatures(model, tft_output, image_shape)
+                      export_dir: str, image_shape: Sequence[int],
+                      class_names: Optional[Sequence[str]] = None) -> str:
+    signatures = build_signatures(model, tft_output, image_shape, class_names)
     tf.saved_model.save(model, export_dir, signatures=signatures)
     return export_dir

@@ -7,20 +7,15 @@ from the training images. The Transform graph is embedded in the served model, s
 serving applies exactly this function.
 """
 import tensorflow as tf
-import tensorflow_transform as tft
 
-from trainer.contract import CLASS_NAMES_VOCAB, IMAGE_KEY, LABEL_KEY, LABEL_NAME_KEY
+from trainer.contract import IMAGE_KEY, LABEL_KEY
 
 
 def preprocessing_fn(inputs):
+    # Folder corpora's `label_name` is not used: a vocabulary analysed on the train split
+    # would miss a class whose images all landed in eval. The Trainer gets the class
+    # names from the folder list instead (trainer.image.config.TrainConfig.class_names).
     image = tf.cast(inputs[IMAGE_KEY], tf.float32) / 255.0
     # SchemaGen infers scalar features as shape [1]; the model wants a [batch] label.
     label = tf.reshape(inputs[LABEL_KEY], [-1])
-    outputs = {IMAGE_KEY: image, LABEL_KEY: label}
-    if LABEL_NAME_KEY in inputs:
-        # Folder corpora: record the class names as a Transform asset, so the Trainer can
-        # export a model that answers with names. The ids come from the ExampleGen.
-        names = tf.reshape(inputs[LABEL_NAME_KEY], [-1])
-        outputs[LABEL_NAME_KEY] = tft.compute_and_apply_vocabulary(
-            names, vocab_filename=CLASS_NAMES_VOCAB)
-    return outputs
+    return {IMAGE_KEY: image, LABEL_KEY: label}

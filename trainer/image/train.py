@@ -12,14 +12,14 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Any, Dict, List, Optional
+from typing import List
 
 import absl.logging
 import tensorflow as tf
 import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from trainer import registry, schedules, strategy as strategy_lib
+from trainer import epoch_log, registry, schedules, strategy as strategy_lib
 from trainer.contract import KERAS_FILE, STATS_FILE
 from trainer.image import data, export
 from trainer.image.config import TrainConfig
@@ -117,11 +117,13 @@ def train(fn_args: FnArgs, extra_callbacks=()) -> tf.keras.Model:
         meter,
         tf.keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, "logs"),
                                        update_freq="epoch"),
+        # One absl line per epoch instead of Keras' stdout printing (trainer/epoch_log.py).
+        epoch_log.EpochLogger(epochs),
         *extra_callbacks]
     t0 = time.perf_counter()
     history = model.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
                         validation_data=eval_ds, validation_steps=eval_steps,
-                        callbacks=callbacks, verbose=2)
+                        callbacks=callbacks, verbose=0)
     wall = time.perf_counter() - t0
 
     # Saving reads distributed variables through collectives, so every worker makes the
@@ -133,7 +135,7 @@ def train(fn_args: FnArgs, extra_callbacks=()) -> tf.keras.Model:
     tf.io.gfile.makedirs(run_dir)
     # Keras file first: the export attaches the Transform layer, which Keras can't serialise.
     model.save(os.path.join(run_dir, KERAS_FILE))
-    export.export_classifier(model, tft_output, export_dir, cfg.image_shape)
+    export.export_classifier(model, tft_output, export_dir, cfg.image_shape, cfg.class_names)
     if scratch:
         shutil.rmtree(scratch, ignore_errors=True)
 

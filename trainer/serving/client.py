@@ -62,14 +62,29 @@ def predict_rest(url: str, model: str, images: np.ndarray | None = None,
                                  headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
-            payload = json.loads(resp.read())
+            raw = resp.read()
+        payload = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise ServingError(f"{req.full_url}: the answer is not JSON ({e}): "
+                           f"{raw[:200]!r}") from e
     except urllib.error.HTTPError as e:
-        raise ServingError(f"{req.full_url}: HTTP {e.code}: {e.read().decode(errors='replace')}")
+        body = e.read().decode(errors="replace")
+        try:  # TF Serving answers errors as {"error": "..."}
+            detail = json.loads(body)["error"]
+        except (ValueError, KeyError, TypeError):  # anything else: one line of its text
+            detail = " ".join(body.split())[:200]
+        raise ServingError(f"{req.full_url}: HTTP {e.code}: {detail}") from None
     except urllib.error.URLError as e:
         raise ServingError(f"{req.full_url}: {e.reason}") from e
-    if "error" in payload:
+    except OSError as e:  # the connection broke or timed out while the answer was read
+        raise ServingError(f"{req.full_url}: {e}") from e
+    if isinstance(payload, dict) and "error" in payload:
         raise ServingError(f"{req.full_url}: {payload['error']}")
-    preds = payload["predictions"]
+    preds = payload.get("predictions") if isinstance(payload, dict) else None
+    if not isinstance(preds, list):
+        # Not TF Serving's row-format answer (a proxy's page, the columnar "outputs").
+        raise ServingError(f"{req.full_url}: the answer has no \"predictions\" list: "
+                           f"{json.dumps(payload)[:200]}")
     return preds if preds and isinstance(preds[0], dict) else [{"output": p} for p in preds]
 
 

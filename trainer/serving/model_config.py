@@ -6,18 +6,20 @@ with `saved_model.pb` copied last (TFX's Pusher copies it after every other file
 
 - `models.config` (`--model_config_file`): a text-format `ModelServerConfig` with one
   `ModelConfig` per model name, `base_path` `/models/<name>` (the volume's mount point in
-  the serving container), serving the latest version only. TF Serving picks up new
+  the serving container; `gs://<bucket>/...` for k8s/overlays/gcs; never s3://, which TF
+  Serving 2.7+ cannot read), serving the latest version only. TF Serving picks up new
   *versions* of a listed model on its own; only a new *model name* needs a new file.
   At start-up the server waits until every listed model has a loadable version, so list
   only models that have been pushed at least once (`scan_serving_root` does that).
 - `batching.config` (`--batching_parameters_file`): a text-format `BatchingParameters`
   (tensorflow_serving/servables/tensorflow/session_bundle_config.proto). That proto is
-  not in the `tensorflow-serving-api` wheel, so its documented fields are encoded below
-  (`BATCHING_PARAMETERS_FIELDS`) and files are checked against a message built from them.
+  not in the `tensorflow-serving-api` wheel, so its fields are encoded below
+  (`BATCHING_PARAMETERS_FIELDS`) and files are checked against a message built from them;
+  a test compares that table with a verbatim copy of TF Serving 2.16.1's .proto.
 - `monitoring.config` (`--monitoring_config_file`): Prometheus metrics on the REST port.
 
-`k8s/base/serving/` and `k8s/overlays/gpu/` commit the outputs of `default_serving_files`
-for the default models; tests keep them in sync. Nothing here imports TensorFlow.
+`k8s/base/serving/`, `k8s/overlays/gpu/` and `k8s/overlays/gcs/` commit the outputs of
+`default_serving_files` for the default models; tests keep them in sync. Nothing here imports TensorFlow.
 """
 from __future__ import annotations
 
@@ -34,6 +36,9 @@ from tensorflow_serving.config import model_server_config_pb2
 DEFAULT_MODELS: Tuple[str, ...] = ("mnist_softmax", "mnist_cnn")
 # Where the model repository volume is mounted inside the TF Serving container.
 CONTAINER_MODEL_ROOT = "/models"
+# The repository k8s/overlays/gcs serves straight from Cloud Storage: the bucket the
+# pipeline pushes to (`--serving-root`). Set yours and regenerate that overlay's file.
+GCS_MODEL_ROOT = "gs://tfx-classics/serving"
 SAVED_MODEL_FILE = "saved_model.pb"
 # CPU cores of one serving pod: the Deployment's cpu limit in k8s/base/serving (CPU) and
 # in k8s/overlays/gpu (host cores next to the GPU). Batch threads = cores, per TF Serving's
@@ -65,11 +70,29 @@ def validate_model_name(name: str) -> str:
     return name
 
 
+def validate_model_root(model_root: str) -> str:
+    """A base path TF Serving 2.7+ can read: a local folder or gs:// (its S3 and HDFS
+    filesystems were removed in 2.7)."""
+    if not model_root or not isinstance(model_root, str):
+        raise ServingConfigError(f"empty model root {model_root!r}")
+    if model_root.startswith("s3://"):
+        raise ServingConfigError(
+            f"model root {model_root!r}: TF Serving 2.7 and later cannot read s3://; "
+            "mirror it into a local folder (trainer/serving/model_sync.py, "
+            "k8s/overlays/s3) and serve that")
+    if "://" in model_root and not model_root.startswith("gs://"):
+        raise ServingConfigError(f"model root {model_root!r}: TF Serving reads local "
+                                 "folders and gs:// only")
+    return model_root
+
+
 def build_model_server_config(model_names: Iterable[str],
                               model_root: str = CONTAINER_MODEL_ROOT,
                               num_versions: int = 1,
                               ) -> model_server_config_pb2.ModelServerConfig:
-    """One ModelConfig per model: base_path `<model_root>/<name>`, latest `num_versions`."""
+    """One ModelConfig per model: base_path `<model_root>/<name>` (a folder in the
+    container, or gs://), latest `num_versions`."""
+    validate_model_root(model_root)
     names = [validate_model_name(n) for n in model_names]
     if not names:
         raise ServingConfigError("no models to serve: TF Serving needs at least one model")
@@ -399,6 +422,8 @@ def default_serving_files() -> Mapping[str, str]:
         "k8s/base/serving/monitoring.config": monitoring_config_text(),
         "k8s/overlays/gpu/batching.config": batching_config_text(
             gpu_batching(), what="batching_config_text(gpu_batching())"),
+        "k8s/overlays/gcs/models.config": models_config_text(DEFAULT_MODELS,
+                                                             model_root=GCS_MODEL_ROOT),
     }
 
 
@@ -410,11 +435,13 @@ def write_default_serving_files(repo_root: str) -> List[str]:
 
 __all__ = (
     "BATCHING_PARAMETERS_FIELDS", "BatchingConfigError", "BatchingSettings",
-    "CONTAINER_MODEL_ROOT", "CPU_SERVING_CORES", "DEFAULT_MODELS", "GPU_SERVING_HOST_CORES",
+    "CONTAINER_MODEL_ROOT", "CPU_SERVING_CORES", "DEFAULT_MODELS", "GCS_MODEL_ROOT",
+    "GPU_SERVING_HOST_CORES",
     "PROMETHEUS_PATH", "ServingConfigError", "batching_config_text",
     "build_model_server_config", "cpu_batching", "default_serving_files", "gpu_batching",
     "models_config_text", "models_config_text_for_serving_root", "monitoring_config_text",
     "parse_models_config", "parse_monitoring_config", "scan_serving_root",
-    "validate_batching_config", "validate_model_name", "write_atomically",
+    "validate_batching_config", "validate_model_name", "validate_model_root",
+    "write_atomically",
     "write_default_serving_files", "write_models_config",
 )

@@ -4,6 +4,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, Optional
 
+from trainer import records
+
 MODELS = ("skipgram", "cbow")
 LOSSES = ("neg", "nce", "sampled_softmax")
 # Negatives when `num_sampled` is not given: word2vec.c's 5 per example for "neg";
@@ -25,15 +27,24 @@ class Word2VecConfig:
     # term weighted num_sampled / N: the same expected objective (num_sampled draws from
     # unigram^0.75 per example) with one [B, D] x [D, N] matmul instead of B * num_sampled
     # row gathers and scatter updates, about half the step time on a CPU.
-    shared_negatives: int = 32
-    negatives_group: int = 256  # examples sharing one pool (one pool for a whole batch
-    # of 2048 overshoots: its few negatives get the summed gradient of every example)
+    # Examples sharing one pool: `negatives_group` (one pool for a whole batch of 2048
+    # overshoots: its few negatives get the summed gradient of every example). Each pool
+    # word's update sums group * num_sampled / pool examples' (40 with either default),
+    # and every example still sees >= num_sampled negatives. None: per model: skip-gram
+    # 8 per 64 (its step is mostly the pool matmul: a quarter of it; same WS353 and
+    # analogy scores as 32 per 256 in bench/word2vec_bench.py), CBOW 32 per 256 (8 per 64
+    # lowered its WS353 and saved no time: its step is mostly the context lookups).
+    shared_negatives: Optional[int] = None
+    negatives_group: Optional[int] = None
     distortion: float = 0.75
     # "neg": word2vec's negative sampling (logistic loss on the target and num_sampled
     # negatives per example from unigram^distortion, no log-Q correction, no output
     # biases by default); "nce" / "sampled_softmax": tf.nn's batch-shared samplers.
     loss: str = "neg"
-    batch_size: int = 2048  # global batch size (pairs, or CBOW centers)
+    # Global batch size (pairs, or CBOW centers). None: skip-gram 4096 (half the steps of
+    # 2048, same scores), CBOW 2048 (every context word gets its center's whole gradient,
+    # so a CBOW batch of 4096 overshot: WS353 ~0).
+    batch_size: Optional[int] = None
     epochs: int = 5
     optimizer: str = "sgd"  # "sgd" | "adagrad"
     # Per example (reduction "sum"), as word2vec.c's alpha. None: word2vec.c's defaults,
@@ -48,6 +59,11 @@ class Word2VecConfig:
     train_biases: Optional[bool] = None
     sequences_per_block: int = 256  # sequences turned into pairs at once
     steps_per_loop: int = 50
+    # Training loops run at once on the same vectors, each pulling its own batches (as
+    # word2vec.c's and gensim's threads do, without locks). 0: one per core when training
+    # on one replica (one loop under a distribution strategy with several replicas).
+    # 1 (one loop, reproducible for a seed) until bench/word2vec_bench.py shows more pay.
+    loop_threads: int = 1
     seed: int = 42
 
     def __post_init__(self):
@@ -61,6 +77,15 @@ class Word2VecConfig:
             self.learning_rate = 0.05 if self.model == "cbow" else 0.025
         if self.train_biases is None:
             self.train_biases = self.loss != "neg"
+        skipgram = self.model == "skipgram"
+        if self.shared_negatives is None:
+            self.shared_negatives = 8 if skipgram else 32
+        if self.negatives_group is None:
+            self.negatives_group = 64 if skipgram else 256
+        if self.batch_size is None:
+            self.batch_size = 4096 if skipgram else 2048
+        if self.loop_threads < 0:
+            raise ValueError("loop_threads must be >= 0")
         if self.shared_negatives < 0:
             raise ValueError("shared_negatives must be >= 0")
         if self.window < 1 or self.embedding_dim < 1 or self.num_sampled < 1:
@@ -68,8 +93,4 @@ class Word2VecConfig:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "Word2VecConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"word2vec config: unknown keys {sorted(unknown)}")
-        return cls(**d)
+        return records.from_dict(cls, d, "word2vec config")

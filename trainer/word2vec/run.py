@@ -4,7 +4,8 @@ custom_config = the fields of trainer.word2vec.config.Word2VecConfig (model
 "skipgram"/"cbow", embedding_dim, window, epochs, batch_size, num_sampled, loss, ...). The
 vocabulary and its counts come from the Transform's vocabulary asset
 (trainer/word2vec/preprocessing.py). Writes the SavedModel (trainer/word2vec/export.py),
-`model_run_dir/training_stats.json` and the projector files, from the chief only.
+`model_run_dir/training_stats.json`, the projector files and the loss curve for
+TensorBoard (`model_run_dir/logs/train`), from the chief only.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from trainer.word2vec.config import Word2VecConfig
 from trainer.word2vec.data import id_blocks, token_stats
 from trainer.word2vec.export import export, write_projector
 from trainer.word2vec.preprocessing import read_vocabulary
-from trainer.word2vec.train import TrainResult, train as train_vectors
+from trainer.word2vec.train import TrainResult, train as train_vectors, write_loss_curve
 
 
 def train(fn_args: FnArgs) -> TrainResult:
@@ -59,6 +60,7 @@ def train(fn_args: FnArgs) -> TrainResult:
     if strategy_lib.is_chief():
         export(result.model, cfg, vocab_file, words, counts, fn_args.serving_model_dir)
         write_projector(result.model.vectors(), words, fn_args.model_run_dir)
+        write_loss_curve(result, cfg.epochs, os.path.join(fn_args.model_run_dir, "logs"))
     else:
         tmp = tempfile.mkdtemp(prefix="worker-export-")
         export(result.model, cfg, vocab_file, words, counts, tmp)

@@ -7,14 +7,17 @@ tf.function call.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import math
+import os
 import time
 from typing import Callable, List, Optional
 
 import numpy as np
 import tensorflow as tf
 
+from trainer.epoch_log import epoch_line
 from trainer.word2vec.config import Word2VecConfig
 from trainer.word2vec.data import count_examples, training_dataset
 from trainer.word2vec.model import Word2VecModel
@@ -43,6 +46,17 @@ def make_optimizer(cfg: Word2VecConfig, total_steps: int) -> tf.keras.optimizers
     if cfg.optimizer == "sgd":
         return tf.keras.optimizers.legacy.SGD(lr)
     raise ValueError(f"word2vec optimizer must be adagrad or sgd, got {cfg.optimizer!r}")
+
+
+def loop_threads(cfg: Word2VecConfig, strategy: tf.distribute.Strategy) -> int:
+    """Training loops to run at once: `cfg.loop_threads`, or for 0 one per core when
+    training on one replica of one machine (the way word2vec.c's and gensim's worker
+    threads share the vectors without locks), else 1."""
+    if cfg.loop_threads:
+        return cfg.loop_threads
+    single = (strategy.num_replicas_in_sync == 1
+              and not strategy.extended._in_multi_worker_mode())  # pylint: disable=protected-access
+    return max(1, os.cpu_count() or 1) if single else 1
 
 
 @dataclasses.dataclass
@@ -123,17 +137,44 @@ def train(blocks_fn: Callable[[Optional[tf.distribute.InputContext]], tf.data.Da
     epoch_seconds: List[float] = []
     t0 = time.perf_counter()
     n = tf.constant(loop)
-    for epoch in range(cfg.epochs):
-        te = time.perf_counter()
-        for _ in range(steps_per_epoch // loop):
-            losses.append(float(run_loop(iterator, n)))
-            if not math.isfinite(losses[-1]):
-                raise FloatingPointError(f"word2vec: loss became {losses[-1]} in epoch "
-                                         f"{epoch + 1}; lower the learning rate")
-        epoch_seconds.append(time.perf_counter() - te)
-        log(f"  epoch {epoch + 1}/{cfg.epochs}: loss {losses[-1]:.4f} "
-            f"({epoch_seconds[-1]:.1f} s)")
+    threads = loop_threads(cfg, strategy)
+    pool = concurrent.futures.ThreadPoolExecutor(threads) if threads > 1 else None
+    call = lambda _: float(run_loop(iterator, n))  # noqa: E731
+    try:
+        for epoch in range(cfg.epochs):
+            te = time.perf_counter()
+            calls = range(steps_per_epoch // loop)
+            # Several loops at once pull distinct batches from the one iterator and
+            # update the same variables (tf.function calls release the GIL); the losses
+            # come back in call order.
+            for loss in (pool.map(call, calls) if pool else map(call, calls)):
+                losses.append(loss)
+                if not math.isfinite(loss):
+                    raise FloatingPointError(f"word2vec: loss became {loss} in epoch "
+                                             f"{epoch + 1}; lower the learning rate")
+            epoch_seconds.append(time.perf_counter() - te)
+            log(epoch_line(epoch + 1, cfg.epochs, {"loss": losses[-1]}, epoch_seconds[-1]))
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
     seconds = time.perf_counter() - t0
     return TrainResult(model=model, steps=total_steps, examples=total_steps * global_batch,
                        examples_per_epoch=per_epoch, seconds=seconds, losses=losses,
                        epoch_seconds=epoch_seconds)
+
+
+def write_loss_curve(result: TrainResult, epochs: int, log_dir: str) -> str:
+    """The training loss as TensorBoard scalars under `<log_dir>/train`, with the tag a
+    Keras TensorBoard callback uses (`epoch_loss`, one point per epoch: the mean of that
+    epoch's loop calls) plus `loss` at every loop call, by optimizer step."""
+    folder = os.path.join(log_dir, "train")
+    loop = result.steps // max(len(result.losses), 1)
+    writer = tf.summary.create_file_writer(folder)
+    with writer.as_default():
+        for i, loss in enumerate(result.losses):
+            tf.summary.scalar("loss", loss, step=(i + 1) * loop)
+        # Every epoch runs the same number of loop calls.
+        for epoch, chunk in enumerate(np.array_split(np.asarray(result.losses), epochs)):
+            tf.summary.scalar("epoch_loss", float(np.mean(chunk)), step=epoch)
+    writer.close()
+    return folder

@@ -1,0 +1,162 @@
+"""LanguageModelEvaluator: perplexity on the held-out text, and a blessing for the Pusher.
+
+Inputs: `examples` (the TextExampleGen output; its `eval` split is the held-out text),
+`model` (a Trainer's language-model SavedModel, trainer/lm/export.py) and optionally
+`baseline_model` (ServingBaseline's copy of the served version; an empty one counts as
+none, components/serving_baseline.py).
+
+Each model maps the raw eval tokens through its own vocabulary (unknown words -> `<unk>`,
+`<eos>` after every chunk) into one token stream, cut into the same [rows, num_steps]
+windows for both, and is scored with its state carried from window to window (the PTB
+evaluation). Perplexity = exp(total cross-entropy / total tokens) over the whole stream
+(trainer/lm/evaluation.py). Blessing (trainer.lm.evaluation.decide): the perplexity must
+be finite, at most `max_perplexity` when set, and at most (1 + `max_increase`) times the
+baseline's when there is one.
+
+Outputs: `evaluation` (ModelEvaluation; `lm_scores.json`) and `blessing` (ModelBlessing).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List, Optional
+
+import absl.logging
+import numpy as np
+import tensorflow as tf
+from tfx import types
+from tfx.dsl.components.base import base_component, base_executor, executor_spec
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+from tfx.utils import path_utils
+
+from components import evaluator_io
+from components.serving_baseline import usable_baseline
+from trainer.lm import data as lm_data
+from trainer.lm import evaluation as lm_eval
+from trainer.lm.export import load_vocabulary
+from trainer.lm.preprocessing import EOS_ID, UNK_ID
+
+SCORES_FILE = "lm_scores.json"
+DEFAULT_THRESHOLDS: Dict[str, Optional[float]] = {"max_perplexity": None,
+                                                   "max_increase": 0.02}
+
+
+def thresholds_with_defaults(thresholds: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    out = dict(DEFAULT_THRESHOLDS)
+    unknown = set(thresholds or {}) - set(out)
+    if unknown:
+        raise ValueError(f"LanguageModelEvaluator: unknown thresholds {sorted(unknown)}; "
+                         f"known: {sorted(out)}")
+    out.update(thresholds or {})
+    return out
+
+
+def token_stream(token_blocks: List[tf.RaggedTensor], words: List[str]) -> np.ndarray:
+    """Raw token chunks -> one id stream under `words`, `<eos>` after every chunk."""
+    index = {w: i for i, w in enumerate(words)}
+    ids: List[int] = []
+    for block in token_blocks:
+        for chunk in block.to_list():
+            ids.extend(index.get(t.decode("utf-8"), UNK_ID) for t in chunk)
+            ids.append(EOS_ID)
+    return np.asarray(ids, np.int32)
+
+
+def score_model(export_dir: str, token_blocks: List[tf.RaggedTensor], rows: int,
+                num_steps: int) -> Dict[str, float]:
+    loaded = tf.saved_model.load(export_dir)
+    words = load_vocabulary(loaded)
+    stream = token_stream(token_blocks, words)
+    if lm_data.window_count(len(stream), rows, num_steps) < 1:
+        raise ValueError(f"LanguageModelEvaluator: the eval split has {len(stream)} tokens, "
+                         f"fewer than one window of {rows} x {num_steps}")
+    result = lm_eval.evaluate(loaded, lm_data.batch_windows(stream, rows, num_steps),
+                              carry_state=True)
+    unknown = float(np.mean(stream == UNK_ID))
+    return {"perplexity": result.perplexity, "cross_entropy": result.cross_entropy,
+            "eval_tokens": result.tokens, "eval_unk_rate": unknown,
+            "vocab_size": len(words)}
+
+
+class Executor(base_executor.BaseExecutor):
+    """Scores the candidate (and the baseline), writes the scores and the blessing."""
+
+    def Do(self, input_dict: Dict[str, List[types.Artifact]],
+           output_dict: Dict[str, List[types.Artifact]],
+           exec_properties: Dict[str, Any]) -> None:
+        thresholds = thresholds_with_defaults(json.loads(exec_properties.get("thresholds")
+                                                         or "{}"))
+        rows = int(exec_properties.get("eval_rows") or 10)
+        num_steps = int(exec_properties.get("eval_num_steps") or 35)
+        examples = artifact_utils.get_single_instance(input_dict["examples"])
+        split = exec_properties.get("eval_split") or "eval"
+        blocks = evaluator_io.raw_token_blocks(
+            evaluator_io.split_pattern(examples, split),
+            max_tokens=exec_properties.get("max_eval_tokens"))
+        model = artifact_utils.get_single_instance(input_dict["model"])
+        candidate = score_model(path_utils.serving_model_path(model.uri), blocks, rows,
+                                num_steps)
+        baseline_art = usable_baseline(input_dict.get("baseline_model"))
+        baseline = None
+        if baseline_art is not None:
+            baseline = score_model(path_utils.serving_model_path(baseline_art.uri), blocks,
+                                   rows, num_steps)
+        blessed, reasons = lm_eval.decide(
+            candidate["perplexity"], baseline["perplexity"] if baseline else None,
+            thresholds["max_perplexity"], thresholds["max_increase"])
+        message = ("blessed: " if blessed else "not blessed: ") + "; ".join(reasons)
+        absl.logging.info("LanguageModelEvaluator: %s; candidate %s; baseline %s", message,
+                          json.dumps(candidate), json.dumps(baseline))
+        evaluation = artifact_utils.get_single_instance(output_dict["evaluation"])
+        evaluator_io.write_scores(evaluation, SCORES_FILE, {
+            "candidate": candidate, "baseline": baseline, "thresholds": thresholds,
+            "blessed": blessed, "message": message, "eval_split": split,
+            "model_uri": model.uri,
+            "baseline_uri": baseline_art.uri if baseline_art is not None else None})
+        evaluator_io.write_blessing(
+            artifact_utils.get_single_instance(output_dict["blessing"]), model,
+            baseline_art, blessed, message)
+
+
+def read_scores(evaluation_uri: str) -> Dict[str, Any]:
+    return evaluator_io.read_scores(evaluation_uri, SCORES_FILE)
+
+
+class LanguageModelEvaluatorSpec(types.ComponentSpec):
+    PARAMETERS = {
+        "thresholds": ExecutionParameter(type=str, optional=True),  # JSON dict
+        "eval_split": ExecutionParameter(type=str, optional=True),
+        "max_eval_tokens": ExecutionParameter(type=int, optional=True),
+        "eval_rows": ExecutionParameter(type=int, optional=True),
+        "eval_num_steps": ExecutionParameter(type=int, optional=True),
+    }
+    INPUTS = {
+        "examples": ChannelParameter(type=standard_artifacts.Examples),
+        "model": ChannelParameter(type=standard_artifacts.Model),
+        "baseline_model": ChannelParameter(type=standard_artifacts.Model, optional=True),
+    }
+    OUTPUTS = {
+        "evaluation": ChannelParameter(type=standard_artifacts.ModelEvaluation),
+        "blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
+    }
+
+
+class LanguageModelEvaluator(base_component.BaseComponent):
+    """Perplexity gate for language models (see the module docstring)."""
+
+    SPEC_CLASS = LanguageModelEvaluatorSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+    def __init__(self, examples: types.BaseChannel, model: types.BaseChannel,
+                 baseline_model: Optional[types.BaseChannel] = None,
+                 thresholds: Optional[Dict[str, Any]] = None, eval_split: str = "eval",
+                 max_eval_tokens: Optional[int] = None, eval_rows: int = 10,
+                 eval_num_steps: int = 35):
+        spec = LanguageModelEvaluatorSpec(
+            examples=examples, model=model, baseline_model=baseline_model,
+            thresholds=json.dumps(thresholds_with_defaults(thresholds)),
+            eval_split=eval_split, max_eval_tokens=max_eval_tokens, eval_rows=eval_rows,
+            eval_num_steps=eval_num_steps,
+            evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
+            blessing=types.Channel(type=standard_artifacts.ModelBlessing))
+        super().__init__(spec=spec)

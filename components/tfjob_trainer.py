@@ -1,0 +1,130 @@
+"""A Trainer whose step trains on many machines: it hands the work to a Kubeflow TFJob
+(the Training Operator) and waits for it, as TFX's Vertex Trainer extension
+(tfx.extensions.google_cloud_ai_platform.trainer) does with Vertex custom jobs.
+
+`Trainer` is `tfx.components.Trainer` with another executor; its inputs, outputs,
+run_fn and custom_config are the stock Trainer's. The TFJob's settings travel in the
+custom_config under TFJOB_KEY (components/tfjob.py: TFJobSettings), which the executor
+removes before anything reaches the run_fn. The executor:
+
+1. derives the step's FnArgs with TFX's own Trainer code, and refuses local output or
+   input paths (the workers run on other machines; they read and write the object store);
+2. submits a TFJob of N workers, each running `python -m trainer.worker --invocation
+   <the step's invocation>` (trainer/worker.py) in the pipeline image, with the object
+   store's endpoint, the Secret-backed credentials and, when GPUs are requested,
+   CLASSICS_REQUIRE_GPUS (trainer/strategy.py refuses to train without them);
+3. follows it, logging its status and worker 0's log lines, and fails the step when the
+   job fails or outlives the timeout;
+4. deletes the job (success or failure) unless `keep_job`, and checks that the chief
+   wrote the model: the workers write the step's serving_model_dir and model_run_dir
+   URIs themselves, so the chief's model is the step's Model artifact.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List
+
+import absl.logging
+from tfx import types
+from tfx.components.trainer import component as trainer_component
+from tfx.components.trainer import executor as trainer_executor
+from tfx.dsl.components.base import executor_spec
+from tfx.dsl.io import fileio
+from tfx.types import standard_component_specs
+from tfx.utils import json_utils
+
+from components import tfjob
+from trainer import object_store, worker
+
+TFJOB_KEY = "tfjob"
+
+
+def is_remote_uri(uri: str) -> bool:
+    return object_store.is_remote(uri)
+
+
+def split_custom_config(exec_properties: Dict[str, Any]):
+    """(exec properties without the TFJob settings, the settings)."""
+    key = standard_component_specs.CUSTOM_CONFIG_KEY
+    raw = exec_properties.get(key)
+    custom = json_utils.loads(raw) if isinstance(raw, str) else (raw or {})
+    if not isinstance(custom, dict) or TFJOB_KEY not in custom:
+        raise ValueError(f"TFJob Trainer: custom_config has no {TFJOB_KEY!r} settings")
+    custom = dict(custom)
+    settings = tfjob.TFJobSettings.from_dict(custom.pop(TFJOB_KEY))
+    stripped = dict(exec_properties)
+    stripped[key] = json_utils.dumps(custom)
+    return stripped, settings
+
+
+def _local_paths(fn_args) -> List[str]:
+    uris = list(fn_args.train_files) + list(fn_args.eval_files) + [
+        fn_args.transform_output, fn_args.serving_model_dir, fn_args.model_run_dir]
+    return [u for u in uris if u and not is_remote_uri(u)]
+
+
+def _step_name(context, custom_config) -> str:
+    """The node id (`Trainer.<model>`) where the orchestrator passes it (LocalDagRunner),
+    else `Trainer.<model>` from the custom_config (KFP's entrypoint passes no node)."""
+    node = getattr(context, "pipeline_node", None) if context else None
+    if node is not None and node.node_info.id:
+        return node.node_info.id
+    model = (custom_config or {}).get("model")
+    return f"Trainer.{model}" if isinstance(model, str) and model else "Trainer"
+
+
+class Executor(trainer_executor.GenericExecutor):
+    """Runs the step's run_fn as a TFJob and waits for it."""
+
+    # The Kubernetes API client; None: in-cluster config, else the kubeconfig.
+    api_client_factory = staticmethod(tfjob.default_api_client)
+
+    def Do(self, input_dict: Dict[str, List[types.Artifact]],
+           output_dict: Dict[str, List[types.Artifact]],
+           exec_properties: Dict[str, Any]) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        exec_properties, settings = split_custom_config(exec_properties)
+        fn_args = self._GetFnArgs(input_dict, output_dict, exec_properties)
+        local = _local_paths(fn_args)
+        if local:
+            raise ValueError(
+                "TFJob Trainer: the workers run on other machines and cannot see local paths "
+                f"{local}; use an object-store pipeline root (s3:// or gs://)")
+        invocation = worker.encode_invocation(input_dict, output_dict, exec_properties)
+        env = {}
+        if any(object_store.is_s3(u) for u in (fn_args.serving_model_dir,
+                                               fn_args.transform_output)):
+            # Where the store is (plain variables); its keys come from settings.secret_env.
+            env.update(object_store.S3Settings.from_env().environment())
+        namespace = tfjob.default_namespace(settings)
+        step = _step_name(self._context, fn_args.custom_config)
+        name = tfjob.job_name(step, fn_args.model_run_dir)
+        body = tfjob.build_tfjob(name, namespace, settings, worker.command(invocation),
+                                 env=env, step=step, owner=tfjob.owner_reference())
+        absl.logging.info("TFJob %s/%s: %d worker(s) x %d GPU(s), image %s, run_fn %s",
+                          namespace, name, settings.workers, settings.gpus_per_worker,
+                          settings.image, exec_properties.get("run_fn"))
+        client = tfjob.TFJobClient(self.api_client_factory(), namespace,
+                                   log=absl.logging.info)
+        client.run(body, settings.timeout_seconds, settings.poll_seconds,
+                   keep=settings.keep_job)
+        if not fileio.exists(fn_args.serving_model_dir):
+            raise RuntimeError(f"TFJob {namespace}/{name} succeeded but wrote no model to "
+                               f"{fn_args.serving_model_dir}")
+        absl.logging.info("Training complete. Model written to %s. ModelRun written to %s",
+                          fn_args.serving_model_dir, fn_args.model_run_dir)
+
+
+class Trainer(trainer_component.Trainer):
+    """`tfx.components.Trainer` whose step runs the run_fn as a Kubeflow TFJob.
+
+    custom_config must hold TFJOB_KEY: a TFJobSettings dict (components/tfjob.py)."""
+
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+    def __init__(self, custom_config: Dict[str, Any], **kwargs):
+        if TFJOB_KEY not in (custom_config or {}):
+            raise ValueError(f"TFJob Trainer: custom_config needs {TFJOB_KEY!r}")
+        tfjob.TFJobSettings.from_dict(custom_config[TFJOB_KEY])  # refuse bad settings early
+        json.dumps(custom_config)  # must travel as JSON
+        super().__init__(custom_config=custom_config, **kwargs)

@@ -1,0 +1,126 @@
+"""pipelines/config.py: run settings. How a local run picks its Beam args, and that
+TFX's Beam components (ExampleGen, StatisticsGen, Transform, Evaluator) run end to end,
+and report a bad input file, with Beam's worker processes (multi_processing); how a
+model's distribution is chosen."""
+import os
+import threading
+import time
+
+import psutil
+import pytest
+
+from components import text_corpora
+from pipelines import config, local_runner
+from tests.mnist_fixtures import real_digits, write_mnist
+
+
+def _folder(tmp_path, sizes):
+    for name, size in sizes.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * size)
+    return str(tmp_path)
+
+
+def test_input_bytes_counts_files_in_sub_folders(tmp_path):
+    data = _folder(tmp_path / "d", {"a.bin": 10, "sub/b.bin": 20, "sub/deeper/c.bin": 5})
+    assert config.input_bytes(data) == 35
+
+
+def test_small_input_runs_in_memory_large_input_on_worker_processes(tmp_path, monkeypatch):
+    data = _folder(tmp_path / "d", {"train.bin": 1000})
+    cfg = config.ImagePipelineConfig(data_dir=data)
+    assert config.local_beam_args(cfg, data) == list(config.IN_MEMORY_BEAM_ARGS)
+    monkeypatch.setattr(config, "MULTI_PROCESSING_MIN_BYTES", 1000)
+    assert config.local_beam_args(cfg, data) == list(config.MULTI_PROCESSING_BEAM_ARGS)
+
+
+def test_other_beam_args_are_kept_and_a_chosen_mode_wins(tmp_path, monkeypatch):
+    data = _folder(tmp_path / "d", {"train.bin": 1000})
+    monkeypatch.setattr(config, "MULTI_PROCESSING_MIN_BYTES", 1)
+    cfg = config.ImagePipelineConfig(data_dir=data, beam_args=["--s3_region_name=eu-west-1"])
+    assert config.local_beam_args(cfg, data) == (
+        ["--s3_region_name=eu-west-1"] + list(config.MULTI_PROCESSING_BEAM_ARGS))
+    for chosen in (list(config.IN_MEMORY_BEAM_ARGS), ["--runner=FlinkRunner"],
+                   ["--direct_num_workers=3"]):
+        cfg = config.ImagePipelineConfig(data_dir=data, beam_args=chosen)
+        assert config.local_beam_args(cfg, data) == chosen
+
+
+class _BeamWorkers(threading.Thread):
+    """Counts the Beam SDK worker processes this process starts while it runs."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.seen = set()
+        self.halt = threading.Event()
+
+    def run(self):
+        me = psutil.Process()
+        while not self.halt.is_set():
+            for child in me.children(recursive=True):
+                try:
+                    if "sdk_worker_main" in " ".join(child.cmdline()):
+                        self.seen.add(child.pid)
+                except psutil.Error:
+                    pass
+            time.sleep(0.2)
+
+
+@pytest.mark.e2e
+def test_image_pipeline_runs_on_beam_worker_processes(tmp_path, workspace):
+    (train_x, train_y), (test_x, test_y) = real_digits(300, 100)
+    data = write_mnist(str(tmp_path / "data"), train_x, train_y, "train")
+    write_mnist(data, test_x, test_y, "t10k")
+    cfg = config.ImagePipelineConfig(
+        corpus="mnist", models=["softmax"], data_dir=data, workspace=workspace, epochs=2,
+        min_accuracy=0.3, beam_args=list(config.MULTI_PROCESSING_BEAM_ARGS))
+    workers = _BeamWorkers()
+    workers.start()
+    try:
+        result = local_runner.run_pipeline(cfg, echo=lambda _: None)
+    finally:
+        workers.halt.set()
+        workers.join()
+    states = {n.node_id: n.state for n in result.nodes.values()}
+    assert all(s == "COMPLETE" for s in states.values()), states
+    assert result.models[0].blessed and result.models[0].pushed_path
+    # ExampleGen, StatisticsGen, Transform and the Evaluator each started their own.
+    assert len(workers.seen) >= 2 * 4
+
+
+@pytest.mark.e2e
+def test_a_bad_file_read_on_a_worker_process_is_reported_by_name(tmp_path, workspace):
+    data = tmp_path / "text"
+    data.mkdir()
+    bad = data / "text8"
+    # Valid at the start (what is checked before the job), not UTF-8 deep inside.
+    bad.write_bytes(b"anarchism originated as a term " * 50000 + b"\xff\xfe" + b" tail" * 10)
+    cfg = config.TextPipelineConfig(
+        data_dir=str(data), workspace=workspace, models=["skipgram"], epochs=1,
+        beam_args=list(config.MULTI_PROCESSING_BEAM_ARGS))
+    with pytest.raises(local_runner.PipelineRunError) as err:
+        local_runner.run_pipeline(cfg, echo=lambda _: None)
+    assert isinstance(err.value.cause, text_corpora.TextCorpusError)
+    assert str(err.value.cause).startswith(f"{bad}: not UTF-8 text at byte 1550000")
+    assert err.value.component == "TextExampleGen"
+    examples = os.path.join(cfg.pipeline_root, "TextExampleGen", "examples")
+    leftovers = [f for _, _, files in os.walk(examples) for f in files]
+    assert leftovers == []  # nothing half-written
+
+
+def test_distribution_comes_from_the_config_else_the_registry(monkeypatch):
+    import dataclasses as dc
+
+    from pipelines.config import ImagePipelineConfig
+    from trainer import registry
+
+    monkeypatch.setitem(registry.MODELS, "cnn", dc.replace(
+        registry.MODELS["cnn"], workers=4, gpus_per_worker=2))
+    assert ImagePipelineConfig().distribution("cnn") == (4, 2)
+    assert ImagePipelineConfig().distribution("softmax") == (1, None)  # one pod, --gpus
+    assert ImagePipelineConfig(workers=2, gpus_per_worker=0).distribution("cnn") == (2, 0)
+    for bad, problem in (({"workers": 0}, "workers must be at least 1"),
+                         ({"gpus_per_worker": -1}, "GPUs per worker must be 0 or more")):
+        with pytest.raises(ValueError, match=problem):
+            ImagePipelineConfig(**bad).check()
