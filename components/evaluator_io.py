@@ -14,10 +14,30 @@ from typing import Any, Dict, List, Optional
 
 import tensorflow as tf
 from tfx import types
-from tfx.types import artifact_utils
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.utils import io_utils
 
 from trainer.contract import TOKENS_KEY
+
+
+# What both evaluators' ComponentSpecs share: the thresholds (a JSON dict), the split and
+# token budget they score, the candidate and the optional baseline, and the two outputs
+# the stock Evaluator has.
+PARAMETERS = {
+    "thresholds": ExecutionParameter(type=str, optional=True),
+    "eval_split": ExecutionParameter(type=str, optional=True),
+    "max_eval_tokens": ExecutionParameter(type=int, optional=True),
+}
+INPUTS = {
+    "examples": ChannelParameter(type=standard_artifacts.Examples),
+    "model": ChannelParameter(type=standard_artifacts.Model),
+    "baseline_model": ChannelParameter(type=standard_artifacts.Model, optional=True),
+}
+OUTPUTS = {
+    "evaluation": ChannelParameter(type=standard_artifacts.ModelEvaluation),
+    "blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
+}
 
 
 def split_pattern(examples: types.Artifact, split: str) -> str:

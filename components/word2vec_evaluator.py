@@ -34,7 +34,7 @@ import tensorflow as tf
 from tfx import types
 from tfx.dsl.components.base import base_component, base_executor, executor_spec
 from tfx.types import artifact_utils, standard_artifacts
-from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+from tfx.types.component_spec import ExecutionParameter
 from tfx.utils import path_utils
 
 from components import evaluator_io
@@ -182,21 +182,12 @@ class Executor(base_executor.BaseExecutor):
 
 class Word2VecEvaluatorSpec(types.ComponentSpec):
     PARAMETERS = {
-        "thresholds": ExecutionParameter(type=str, optional=True),  # JSON dict
-        "eval_split": ExecutionParameter(type=str, optional=True),
-        "max_eval_tokens": ExecutionParameter(type=int, optional=True),
+        **evaluator_io.PARAMETERS,
         "word_pairs_path": ExecutionParameter(type=str, optional=True),
         "analogies_path": ExecutionParameter(type=str, optional=True),
     }
-    INPUTS = {
-        "examples": ChannelParameter(type=standard_artifacts.Examples),
-        "model": ChannelParameter(type=standard_artifacts.Model),
-        "baseline_model": ChannelParameter(type=standard_artifacts.Model, optional=True),
-    }
-    OUTPUTS = {
-        "evaluation": ChannelParameter(type=standard_artifacts.ModelEvaluation),
-        "blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
-    }
+    INPUTS = evaluator_io.INPUTS
+    OUTPUTS = evaluator_io.OUTPUTS
 
 
 class Word2VecEvaluator(base_component.BaseComponent):
