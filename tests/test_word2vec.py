@@ -1,4 +1,6 @@
 """word2vec core: vectorised pair generation, subsampling, training signal, export."""
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -103,6 +105,24 @@ def test_training_learns_cooccurrence(model, loss, shared):
     assert result.losses[-1] < result.losses[0]
     assert _topic_separation(result.model.vectors()) > 0.3
     assert np.all(result.model.embeddings.numpy()[40] == 0)  # OOV row untouched
+
+
+def test_loops_on_two_threads_share_the_vectors_and_learn():
+    """loop_threads=2: two training loops pull distinct batches of one iterator and
+    update the same variables; every step is still taken once and the vectors learn."""
+    seqs, counts = _topic_corpus()
+    cfg = w2v_config.Word2VecConfig(model="skipgram", embedding_dim=16, window=3, epochs=2,
+                                    batch_size=256, num_sampled=8, subsample=0,
+                                    shared_negatives=32, learning_rate=0.025,
+                                    steps_per_loop=20, seed=3, loop_threads=2)
+    result = w2v_train.train(lambda ctx: w2v_data.ragged_blocks(seqs, 64, seed=1), counts, cfg)
+    one = w2v_train.train(lambda ctx: w2v_data.ragged_blocks(seqs, 64, seed=1), counts,
+                          dataclasses.replace(cfg, loop_threads=1))
+    assert result.steps == one.steps and len(result.losses) == len(one.losses)
+    assert result.losses[-1] < result.losses[0]
+    assert _topic_separation(result.model.vectors()) > 0.3
+    with pytest.raises(ValueError, match="loop_threads"):
+        w2v_config.Word2VecConfig(loop_threads=-1)
 
 
 def test_alias_table_samples_the_given_distribution():
