@@ -5,7 +5,7 @@ CLASSICS := $(VENV)/bin/classics
 PYTEST_ARGS ?=
 
 .PHONY: setup test-deps demo test test-fast bench bench-zoo bench-ingest bench-word2vec \
-	bench-scale bench-scale-quick clean
+	bench-lm bench-scale bench-scale-quick clean
 
 setup:
 	@scripts/setup_env.sh $(VENV)
@@ -33,6 +33,10 @@ bench-ingest: setup
 
 bench-word2vec: setup
 	$(PY) bench/word2vec_bench.py
+
+# LSTM and GRU vs Kneser-Ney on the whole embedded text (about 15 minutes on 2 cores).
+bench-lm: setup
+	$(PY) bench/lm_bench.py --max-tokens 0 --epochs 4 --max-valid-tokens 0
 
 # Data half + one epoch at 1/8 .. full MNIST and CIFAR-10, text at 1M/4M/17M tokens (hours
 # on 2 cores); bench-scale-quick: 1/8 and 1/4, 1M tokens.
