@@ -327,6 +327,7 @@ def _compile_folder_from_s3(tmp_path, argv):
     ("cifar10", "resnet20,nin", []),
     ("folder", "nin,softmax", []),
     ("text", "skipgram,cbow", ["--text-format", "wikipedia"]),
+    ("text", "lstm,gru", ["--text-format", "ptb"]),
 ])
 def test_every_pipeline_compiles_to_what_open_source_kfp_admits(
         tmp_path, capsys, monkeypatch, corpus, models, extra):
