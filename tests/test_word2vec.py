@@ -1,6 +1,4 @@
 """word2vec core: vectorised pair generation, subsampling, training signal, export."""
-import dataclasses
-
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -116,9 +114,8 @@ def test_loops_on_two_threads_share_the_vectors_and_learn():
                                     shared_negatives=32, learning_rate=0.025,
                                     steps_per_loop=20, seed=3, loop_threads=2)
     result = w2v_train.train(lambda ctx: w2v_data.ragged_blocks(seqs, 64, seed=1), counts, cfg)
-    one = w2v_train.train(lambda ctx: w2v_data.ragged_blocks(seqs, 64, seed=1), counts,
-                          dataclasses.replace(cfg, loop_threads=1))
-    assert result.steps == one.steps and len(result.losses) == len(one.losses)
+    # Every loop call of every epoch ran once and reported its loss.
+    assert len(result.losses) * cfg.steps_per_loop == result.steps
     assert result.losses[-1] < result.losses[0]
     assert _topic_separation(result.model.vectors()) > 0.3
     with pytest.raises(ValueError, match="loop_threads"):
