@@ -6,11 +6,10 @@ import tempfile
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_transform as tft
-import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 from tfx.components.trainer.fn_args_utils import FnArgs
 
+from tests import transformed_fixtures
 from trainer.contract import KERAS_FILE, STATS_FILE, TOKENS_KEY
 from trainer.lm import export, preprocessing, run
 
@@ -28,25 +27,10 @@ def transformed(tmp_path_factory):
     evals = [SENTENCES[i].split() + ["zebra"] for i in rng.integers(0, len(SENTENCES), 60)]
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(
         {TOKENS_KEY: tf.io.VarLenFeature(tf.string)}))
-    graph = os.path.join(root, "transform_graph")
-    with tft_beam.Context(temp_dir=os.path.join(root, "tmp")):
-        (train_xf, meta), transform_fn = (
-            ([{TOKENS_KEY: t} for t in train], metadata)
-            | tft_beam.AnalyzeAndTransformDataset(
-                lambda inputs: preprocessing.preprocessing_fn(inputs, {"max_size": 50})))
-        eval_xf, _ = (([{TOKENS_KEY: t} for t in evals], metadata), transform_fn) \
-            | tft_beam.TransformDataset()
-        _ = transform_fn | tft_beam.WriteTransformFn(graph)
-    coder = tft.coders.ExampleProtoCoder(meta.schema)
-    patterns = []
-    for split, rows in (("train", train_xf), ("eval", eval_xf)):
-        folder = os.path.join(root, "transformed", f"Split-{split}")
-        os.makedirs(folder)
-        with tf.io.TFRecordWriter(os.path.join(folder, "data.gz"), "GZIP") as w:
-            for row in rows:
-                w.write(coder.encode(row))
-        patterns.append(os.path.join(folder, "*"))
-    return graph, patterns[0], patterns[1]
+    return transformed_fixtures.write_transform_output(
+        root, metadata,
+        lambda inputs: preprocessing.preprocessing_fn(inputs, {"max_size": 50}),
+        [{TOKENS_KEY: t} for t in train], [{TOKENS_KEY: t} for t in evals])
 
 
 def fn_args(transformed, out, custom_config):
