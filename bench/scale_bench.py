@@ -32,6 +32,8 @@ wall times are only comparable within one run.
         --beam in_memory,multi_processing                      # compare Beam modes
     .venv/bin/python bench/scale_bench.py --corpora cifar10 --fractions 0.5 \\
         --pixels int64,bytes --beam in_memory                  # pixel representation
+    .venv/bin/python bench/scale_bench.py --corpora cifar10 --transform-statistics
+                                                               # with TFX's Transform stats
 
 `--pixels bytes` measures the alternative representation of `image`: one bytes feature
 holding the raw uint8 pixels (instead of the contract's int64 list, trainer/contract.py),
@@ -198,7 +200,7 @@ def _node_windows(metadata_path: str, pipeline_name: str) -> Dict[str, tuple]:
 
 
 def run_one(corpus: str, size: float, workdir: str, beam: str, out_json: str,
-            pixels: str = "int64") -> None:
+            pixels: str = "int64", transform_stats: bool = False) -> None:
     """Child process: write the data, run the data half + one epoch, write the figures."""
     from trainer import tf_env  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
     from tfx import v1 as tfx  # pylint: disable=import-outside-toplevel
@@ -236,7 +238,7 @@ def run_one(corpus: str, size: float, workdir: str, beam: str, out_json: str,
                                               max_tokens=config.max_tokens_per_example)
         parts = nodes.data_components(example_gen, word2vec_pipeline.PREPROCESSING_FN,
                                       {"min_count": config.min_count,
-                                       "max_size": config.max_vocab_size})
+                                       "max_size": config.max_vocab_size}, transform_stats)
         trainer = nodes.trainer(model, word2vec_pipeline.RUN_FN, parts[2], parts[4],
                                 config.trainer_config(model))
     else:
@@ -245,14 +247,15 @@ def run_one(corpus: str, size: float, workdir: str, beam: str, out_json: str,
         if pixels == "bytes":
             parts = nodes.data_components(
                 image_corpus.make_example_gen(data), BYTES_PREPROCESSING_FN,
-                {"pixels": int(math.prod(image_corpus.image_shape))})
+                {"pixels": int(math.prod(image_corpus.image_shape))}, transform_stats)
             trainer = None
         else:
             parts = nodes.data_components(image_corpus.make_example_gen(data),
-                                          image_pipeline.PREPROCESSING_FN)
+                                          image_pipeline.PREPROCESSING_FN,
+                                          transform_statistics=transform_stats)
             trainer = nodes.trainer(model, image_pipeline.RUN_FN, parts[2], parts[4],
                                     config.trainer_config(model, image_corpus))
-    beam_args = config_lib.local_beam_args(config, data)
+    beam_args = config_lib.local_beam_args(config)
     if pixels == "bytes" and "--direct_running_mode=multi_processing" in beam_args:
         raise SystemExit("--pixels bytes needs Beam in this process (in_memory or "
                          "multi_threading)")
@@ -270,6 +273,7 @@ def run_one(corpus: str, size: float, workdir: str, beam: str, out_json: str,
     stats = run.models[0].training_stats or {}
     result = {
         "corpus": corpus, "size": size, "pixels": pixels, "records": records,
+        "transform_statistics": transform_stats,
         "data_bytes": data_bytes,
         "write_seconds": write_s, "wall": wall, "beam_args": beam_args,
         "nodes": {n.node_id: {"state": n.state, "seconds": n.seconds,
@@ -349,12 +353,15 @@ class TreeSampler(threading.Thread):
         return at(end) - at(start)
 
 
-def measure(corpus: str, size: float, beam: str, workdir: str, pixels: str = "int64") -> dict:
+def measure(corpus: str, size: float, beam: str, workdir: str, pixels: str = "int64",
+            transform_stats: bool = False) -> dict:
     out_json = os.path.join(workdir, "result.json")
     log = os.path.join(workdir, "run.log")
     load_before = os.getloadavg()
     cmd = [sys.executable, os.path.abspath(__file__), "--child", corpus, str(size),
            "--workdir", workdir, "--beam", beam, "--out", out_json, "--pixels", pixels]
+    if transform_stats:
+        cmd.append("--transform-statistics")
     with open(log, "w") as f:
         proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
         sampler = TreeSampler(proc.pid)
@@ -399,6 +406,14 @@ def _label(corpus: str, size: float) -> str:
     return {0.125: "1/8", 0.25: "1/4", 0.5: "1/2", 1.0: "full"}.get(size, f"{size:g}")
 
 
+def _mode(result: dict) -> str:
+    """The DirectRunner mode a run used, from its Beam args."""
+    args = dict(a.split("=", 1) for a in result["beam_args"] if "=" in a)
+    mode = args.get("--direct_running_mode", "in_memory")
+    workers = args.get("--direct_num_workers", "1")
+    return f"{mode}, {'one worker per core' if workers == '0' else workers + ' worker(s)'}"
+
+
 def _growth(prev: Optional[tuple], cur: tuple) -> Optional[float]:
     """Growth factor per doubling of the data between (n1, v1) and (n2, v2)."""
     if not prev or prev[1] <= 0 or cur[1] <= 0 or cur[0] <= prev[0]:
@@ -409,12 +424,14 @@ def _growth(prev: Optional[tuple], cur: tuple) -> Optional[float]:
 def print_tables(results: List[dict]) -> None:
     groups: Dict[tuple, List[dict]] = {}
     for r in results:
-        groups.setdefault((r["corpus"], r["beam"], r["pixels"]), []).append(r)
-    for (corpus, beam, pixels), rows in groups.items():
+        groups.setdefault((r["corpus"], r["beam"], r["pixels"],
+                           r.get("transform_statistics", True)), []).append(r)
+    for (corpus, beam, pixels, stats), rows in groups.items():
         rows.sort(key=lambda r: _units(r)[0])
         unit = _units(rows[0])[1]
         what = "" if corpus == "text" else f", image as {pixels}"
-        print(f"\n{corpus} ({beam} Beam args: {' '.join(rows[0]['beam_args'])}{what})")
+        stats = "with" if stats else "without"
+        print(f"\n{corpus} (Beam: {beam}{what}, Transform {stats} its own statistics)")
         print(f"{'size':<12}{unit:>11}{'component':>20}{'wall s':>8}{unit + '/s':>12}"
               f"{'x/dbl':>7}{'CPU s':>8}{'x/dbl':>7}{'peak GB':>9}{'x/dbl':>7}")
         prev: Dict[str, dict] = {}
@@ -443,7 +460,7 @@ def print_tables(results: List[dict]) -> None:
                 prev[comp] = {"wall": (n, secs), "cpu": (n, cpu), "mem": (n, peak)}
             la, lb = r["load_before"], r["load_after"]
             print(f"{'':<12}load {la[0]:.1f}/{la[1]:.1f} before, {lb[0]:.1f}/{lb[1]:.1f} "
-                  f"after; input {r['data_bytes'] / 1e6:,.0f} MB; up to "
+                  f"after; input {r['data_bytes'] / 1e6:,.0f} MB; Beam {_mode(r)}; up to "
                   f"{r['max_processes']} processes, {r['cpu_seconds']:,.0f} CPU s in all")
         def worst(key):
             return max((g for r0, r1 in zip(rows, rows[1:])
@@ -474,15 +491,28 @@ def main(argv=None) -> int:
     p.add_argument("--pixels", default="int64",
                    help="comma-separated: int64 (the contract), bytes (raw uint8, data half "
                         "only)")
+    p.add_argument("--transform-statistics", action="store_true",
+                   help="Transform also computes its pre-/post-transform statistics "
+                        "(TFX's default; off in this project's pipelines)")
     p.add_argument("--keep", help="keep data, workspaces and logs in this folder")
     p.add_argument("--json", help="also write every figure to this JSON file")
+    p.add_argument("--tables", nargs="+", metavar="JSON",
+                   help="only print the tables of earlier runs' --json files")
     p.add_argument("--child", nargs=2, metavar=("CORPUS", "SIZE"), help=argparse.SUPPRESS)
     p.add_argument("--workdir", help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         run_one(args.child[0], float(args.child[1]), args.workdir, args.beam, args.out,
-                args.pixels)
+                args.pixels, args.transform_statistics)
+        return 0
+
+    if args.tables:
+        results = []
+        for path in args.tables:
+            with open(path) as f:
+                results += json.load(f)
+        print_tables(results)
         return 0
 
     corpora = [c for c in args.corpora.split(",") if c]
@@ -520,7 +550,8 @@ def main(argv=None) -> int:
                 print(f"  {corpus} {_label(corpus, size)} ({beam}, {pixels}) ...",
                       flush=True)
                 try:
-                    r = measure(corpus, size, beam, workdir, pixels)
+                    r = measure(corpus, size, beam, workdir, pixels,
+                                args.transform_statistics)
                 except RuntimeError as e:
                     print(str(e), file=sys.stderr)
                     failed = True

@@ -20,6 +20,7 @@ from pipelines import console  # imports no TensorFlow
 # the task table (pipelines/tasks.py).
 RUN_CORPUS_NAMES = ["mnist", "cifar10", "folder", "text"]
 DATASET_NAMES = ["mnist", "cifar10", "text8", "ptb"]
+BEAM_MODE_NAMES = ["in_memory", "multi_processing", "multi_threading"]
 
 
 def _image_size(value: str):
@@ -68,8 +69,16 @@ def _run_settings(args) -> dict:
              "resize": False if args.no_resize else None, "on_bad_file": args.on_bad_file,
              "enable_cache": False if args.no_cache else None,
              "mixed_precision": True if args.mixed_precision else None,
-             "serving_root_override": _location(args.serving_root)}
+             "serving_root_override": _location(args.serving_root),
+             "beam_args": _beam_mode_args(args.beam_mode)}
     return {k: v for k, v in given.items() if v is not None}
+
+
+def _beam_mode_args(mode: Optional[str]) -> Optional[List[str]]:
+    if not mode:
+        return None
+    from pipelines.config import BEAM_MODES  # pylint: disable=import-outside-toplevel
+    return list(BEAM_MODES[mode])
 
 
 def _location(value: Optional[str]) -> Optional[str]:
@@ -298,6 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-perplexity", type=float,
                      help="language models: override the Evaluator's perplexity ceiling")
     run.add_argument("--no-cache", action="store_true", help="re-run every component")
+    run.add_argument("--beam-mode", choices=BEAM_MODE_NAMES,
+                     help="the Beam DirectRunner's mode for every Beam component (default "
+                          "in_memory; multi_processing: one worker process per core)")
     run.add_argument("--loss", choices=["neg", "nce", "sampled_softmax"],
                      help="text: word2vec loss (default neg: word2vec's negative sampling; "
                           "nce: tf.nn.nce_loss)")

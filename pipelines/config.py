@@ -25,38 +25,22 @@ MULTI_PROCESSING_BEAM_ARGS = ("--direct_running_mode=multi_processing",
 BEAM_MODES = {"in_memory": IN_MEMORY_BEAM_ARGS, "multi_processing": MULTI_PROCESSING_BEAM_ARGS,
               "multi_threading": ("--direct_running_mode=multi_threading",
                                   "--direct_num_workers=0")}
-# What a Beam executor gets when nothing chose a mode (and small local inputs).
+# What a local run's Beam components get when nothing chose a mode. in_memory even for
+# full-size corpora: on 2 cores multi_processing ran the data half of full CIFAR-10 no
+# faster (its worker processes each import TensorFlow and TFX, and every record crosses
+# to them and back) with 1.3-1.5x the CPU seconds and 5.4 GB instead of 3.2 GB peak
+# (README "Scale"). `classics run --beam-mode multi_processing` chooses it.
 DEFAULT_BEAM_ARGS = IN_MEMORY_BEAM_ARGS
-# Every Beam component of a multi_processing run starts its own worker processes, each
-# importing TensorFlow and TFX (several CPU seconds apiece): that costs more than it
-# saves below about this much input (README "Benchmarks": bench/scale_bench.py).
-MULTI_PROCESSING_MIN_BYTES = 64 << 20
 
 
-def input_bytes(data_dir: str) -> int:
-    """Total size of the files under `data_dir` (local or object store)."""
-    total, folders = 0, [data_dir]
-    while folders:
-        folder = folders.pop()
-        for name in filesystem.listdir(folder):
-            path = filesystem.join(folder, name)
-            if filesystem.isdir(path):
-                folders.append(path)
-            else:
-                total += filesystem.size(path)
-    return total
-
-
-def local_beam_args(config: "PipelineConfig", data_dir: str) -> List[str]:
-    """The Beam args a local run of `config` on `data_dir` uses: `config.beam_args`, plus,
-    when they pick no runner or DirectRunner mode, multi_processing with one worker per
-    core for inputs of MULTI_PROCESSING_MIN_BYTES or more, else in_memory."""
+def local_beam_args(config: "PipelineConfig") -> List[str]:
+    """The Beam args a local run of `config` uses: `config.beam_args`, plus
+    DEFAULT_BEAM_ARGS when they pick no runner and no DirectRunner mode."""
     args = list(config.beam_args)
     if any(a.startswith(("--runner", "--direct_running_mode", "--direct_num_workers"))
            for a in args):
         return args
-    big = input_bytes(data_dir) >= MULTI_PROCESSING_MIN_BYTES
-    return args + list(MULTI_PROCESSING_BEAM_ARGS if big else IN_MEMORY_BEAM_ARGS)
+    return args + list(DEFAULT_BEAM_ARGS)
 
 
 def default_workspace() -> str:
@@ -78,6 +62,9 @@ class PipelineConfig:
     # (local_beam_args). Kubeflow compiles set the cluster's.
     beam_args: List[str] = dataclasses.field(default_factory=list)
     enable_cache: bool = True
+    # Transform's own pre- and post-transform statistics (TFX's default); off: the raw
+    # data's come from StatisticsGen (pipelines/nodes.py data_components says why).
+    transform_statistics: bool = False
     mixed_precision: bool = False
     # The TF Serving model repository, when it is not <workspace>/serving (e.g. the
     # object store the Pusher writes to on Kubeflow).

@@ -61,7 +61,8 @@ def create_pipeline(config: ImagePipelineConfig, data_dir: str,
     corpus = config.image_corpus().for_data(data_dir)
     specs = registry.resolve(config.models, tasks=[registry.IMAGE])
     example_gen = corpus.make_example_gen(data_dir)
-    components = nodes.data_components(example_gen, PREPROCESSING_FN)
+    components = nodes.data_components(example_gen, PREPROCESSING_FN,
+                                       transform_statistics=config.transform_statistics)
     schema_gen, transform = components[2], components[4]
 
     for spec in specs:

@@ -41,6 +41,17 @@ def test_perplexity_ceiling_reaches_the_language_model_evaluator(tmp_path):
     assert config.evaluator_thresholds("gru")["max_perplexity"] == 250.0
 
 
+def test_beam_mode_reaches_the_local_run_beam_args(tmp_path):
+    from pipelines import config as config_lib, tasks  # pylint: disable=import-outside-toplevel
+    for argv, expected in (([], config_lib.IN_MEMORY_BEAM_ARGS),
+                           (["--beam-mode", "multi_processing"],
+                            config_lib.MULTI_PROCESSING_BEAM_ARGS)):
+        args = cli.build_parser().parse_args(
+            ["run", "mnist", "--workspace", str(tmp_path)] + argv)
+        config = tasks.make_config("mnist", args.models, **cli._run_settings(args))
+        assert config_lib.local_beam_args(config) == list(expected)
+
+
 def test_missing_data_folder(tmp_path, capsys):
     rc = cli.main(["run", "mnist", "--data", str(tmp_path / "nope"),
                    "--workspace", str(tmp_path / "ws")])
@@ -148,6 +159,8 @@ def test_literal_choice_lists_match_the_registries():
     assert cli.RUN_CORPUS_NAMES == tasks.corpora()
     assert set(IMAGE_CORPORA) == set(tasks.TASKS["image"].corpora)
     assert sorted(cli.DATASET_NAMES) == sorted(datasets.DATASETS)
+    from pipelines.config import BEAM_MODES
+    assert cli.BEAM_MODE_NAMES == list(BEAM_MODES)
 
 
 def test_image_size_argument():

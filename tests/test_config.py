@@ -14,37 +14,16 @@ from pipelines import config, local_runner
 from tests.mnist_fixtures import real_digits, write_mnist
 
 
-def _folder(tmp_path, sizes):
-    for name, size in sizes.items():
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"x" * size)
-    return str(tmp_path)
-
-
-def test_input_bytes_counts_files_in_sub_folders(tmp_path):
-    data = _folder(tmp_path / "d", {"a.bin": 10, "sub/b.bin": 20, "sub/deeper/c.bin": 5})
-    assert config.input_bytes(data) == 35
-
-
-def test_small_input_runs_in_memory_large_input_on_worker_processes(tmp_path, monkeypatch):
-    data = _folder(tmp_path / "d", {"train.bin": 1000})
-    cfg = config.ImagePipelineConfig(data_dir=data)
-    assert config.local_beam_args(cfg, data) == list(config.IN_MEMORY_BEAM_ARGS)
-    monkeypatch.setattr(config, "MULTI_PROCESSING_MIN_BYTES", 1000)
-    assert config.local_beam_args(cfg, data) == list(config.MULTI_PROCESSING_BEAM_ARGS)
-
-
-def test_other_beam_args_are_kept_and_a_chosen_mode_wins(tmp_path, monkeypatch):
-    data = _folder(tmp_path / "d", {"train.bin": 1000})
-    monkeypatch.setattr(config, "MULTI_PROCESSING_MIN_BYTES", 1)
-    cfg = config.ImagePipelineConfig(data_dir=data, beam_args=["--s3_region_name=eu-west-1"])
-    assert config.local_beam_args(cfg, data) == (
-        ["--s3_region_name=eu-west-1"] + list(config.MULTI_PROCESSING_BEAM_ARGS))
-    for chosen in (list(config.IN_MEMORY_BEAM_ARGS), ["--runner=FlinkRunner"],
+def test_a_local_run_is_in_memory_unless_its_beam_args_choose():
+    assert config.local_beam_args(config.ImagePipelineConfig()) == list(
+        config.IN_MEMORY_BEAM_ARGS)
+    cfg = config.ImagePipelineConfig(beam_args=["--s3_region_name=eu-west-1"])
+    assert config.local_beam_args(cfg) == (
+        ["--s3_region_name=eu-west-1"] + list(config.IN_MEMORY_BEAM_ARGS))
+    for chosen in (list(config.MULTI_PROCESSING_BEAM_ARGS), ["--runner=FlinkRunner"],
                    ["--direct_num_workers=3"]):
-        cfg = config.ImagePipelineConfig(data_dir=data, beam_args=chosen)
-        assert config.local_beam_args(cfg, data) == chosen
+        cfg = config.ImagePipelineConfig(beam_args=chosen)
+        assert config.local_beam_args(cfg) == chosen
 
 
 class _BeamWorkers(threading.Thread):
