@@ -39,7 +39,7 @@ bench-lm: setup
 	$(PY) bench/lm_bench.py --max-tokens 0 --epochs 4 --max-valid-tokens 0
 
 # Data half + one epoch at 1/8 .. full MNIST and CIFAR-10, text at 1M/4M/17M tokens (about
-# 35 minutes on 2 cores); bench-scale-quick: 1/8 and 1/4, 1M tokens.
+# 25 minutes on 2 cores); bench-scale-quick: 1/8 and 1/4, 1M tokens.
 bench-scale: setup
 	$(PY) bench/scale_bench.py
 
