@@ -204,7 +204,7 @@ def run_one(corpus: str, size: float, workdir: str, beam: str, out_json: str,
     """Child process: write the data, run the data half + one epoch, write the figures."""
     from trainer import tf_env  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
     from tfx import v1 as tfx  # pylint: disable=import-outside-toplevel
-    from components import mnist_example_gen, text_example_gen  # noqa: E501  pylint: disable=import-outside-toplevel
+    from components import mnist_example_gen  # pylint: disable=import-outside-toplevel
     from pipelines import (config as config_lib, image_pipeline, nodes,  # noqa: E501  pylint: disable=import-outside-toplevel
                            report, word2vec_pipeline)
     from trainer import contract  # pylint: disable=import-outside-toplevel
@@ -229,16 +229,15 @@ def run_one(corpus: str, size: float, workdir: str, beam: str, out_json: str,
     model = MODEL[corpus]
     name = f"scale-{corpus}"
     common = dict(models=[model], workspace=os.path.join(workdir, "ws"), enable_cache=False,
-                  epochs=1, pipeline_name=name, data_dir=data)
+                  epochs=1, pipeline_name=name, data_dir=data,
+                  transform_statistics=transform_stats)
     if beam != "default":
         common["beam_args"] = list(config_lib.BEAM_MODES[beam])
     if corpus == "text":
-        config = config_lib.TextPipelineConfig(**common)
-        example_gen = text_example_gen.create(data, fmt="text8",
-                                              max_tokens=config.max_tokens_per_example)
-        parts = nodes.data_components(example_gen, word2vec_pipeline.PREPROCESSING_FN,
-                                      {"min_count": config.min_count,
-                                       "max_size": config.max_vocab_size}, transform_stats)
+        config = config_lib.TextPipelineConfig(text_format="text8", **common)
+        parts = nodes.text_data(config, data, word2vec_pipeline.PREPROCESSING_FN,
+                                {"min_count": config.min_count,
+                                 "max_size": config.max_vocab_size})
         trainer = nodes.trainer(model, word2vec_pipeline.RUN_FN, parts[2], parts[4],
                                 config.trainer_config(model))
     else:
@@ -247,12 +246,13 @@ def run_one(corpus: str, size: float, workdir: str, beam: str, out_json: str,
         if pixels == "bytes":
             parts = nodes.data_components(
                 image_corpus.make_example_gen(data), BYTES_PREPROCESSING_FN,
-                {"pixels": int(math.prod(image_corpus.image_shape))}, transform_stats)
+                {"pixels": int(math.prod(image_corpus.image_shape))},
+                config.transform_statistics)
             trainer = None
         else:
             parts = nodes.data_components(image_corpus.make_example_gen(data),
                                           image_pipeline.PREPROCESSING_FN,
-                                          transform_statistics=transform_stats)
+                                          transform_statistics=config.transform_statistics)
             trainer = nodes.trainer(model, image_pipeline.RUN_FN, parts[2], parts[4],
                                     config.trainer_config(model, image_corpus))
     beam_args = config_lib.local_beam_args(config)
