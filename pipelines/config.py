@@ -26,11 +26,11 @@ BEAM_MODES = {"in_memory": IN_MEMORY_BEAM_ARGS, "multi_processing": MULTI_PROCES
               "multi_threading": ("--direct_running_mode=multi_threading",
                                   "--direct_num_workers=0")}
 # What a local run's Beam components get when nothing chose a mode. in_memory even for
-# full-size corpora: on 2 cores multi_processing ran half of CIFAR-10's data half and an
-# epoch no faster (162 vs 166 s) with 1.3x the CPU seconds and 3.8 instead of 2.4 GB
-# peak, and the full set 18% faster but at 5.4 GB (its worker processes each import
-# TensorFlow and TFX, and every record crosses to them and back; README "Scale").
-# `classics run --beam-mode multi_processing` chooses it.
+# full-size corpora: on 2 cores, with Transform's own statistics on in both, multi_processing
+# ran half of CIFAR-10's data half and an epoch no faster (162 vs 166 s) with 1.3x the CPU
+# seconds and 3.8 instead of 2.4 GB peak, and the full set 18% faster but at 5.4 GB: its
+# worker processes each import TensorFlow and TFX, and every record crosses to them and
+# back (README "Scale"). `classics run --beam-mode multi_processing` chooses it.
 DEFAULT_BEAM_ARGS = IN_MEMORY_BEAM_ARGS
 
 
