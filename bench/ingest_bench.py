@@ -4,9 +4,10 @@ Writes synthetic CIFAR-10 binary batches in the real format (default 5 x 10,000 
 records + a 10,000-record test batch, random pixels), then times
 
 1. the CifarExampleGen executor exactly as the pipeline runs it (validation at graph
-   construction, record ranges, gzip TFRecords per split), once per Beam mode asked for
-   (`--modes`: the DirectRunner in_memory, multi_processing with one worker process per
-   core, multi_threading; pipelines/config.py BEAM_MODES), and
+   construction, record ranges, each written as a gzip TFRecord shard), once per Beam
+   mode asked for (`--modes`: the DirectRunner in_memory, multi_threading with one thread
+   per core, as a local run gives this ExampleGen, multi_processing with one worker
+   process per core; pipelines/config.py BEAM_MODES), and
 2. a minimal single-process loop: validate the same files, read them in record ranges,
    build the same tf.Example bytes (cifar_example_gen.serialize) and write them with
    tf.io.TFRecordWriter (GZIP), one file per split.
@@ -23,7 +24,8 @@ adds the reader with the tf.Example bytes built by numpy (serialize_vectorised, 
 bytes): the share of the time that is building protos from Python lists.
 
     .venv/bin/python bench/ingest_bench.py [--batches 5] [--records 10000] \
-        [--test-records 10000] [--modes in_memory,multi_processing] [--repeats 2]
+        [--test-records 10000] [--modes in_memory,multi_threading,multi_processing] \
+        [--repeats 2]
 """
 from __future__ import annotations
 
@@ -188,7 +190,7 @@ def main(argv=None) -> int:
     p.add_argument("--batches", type=int, default=5, help="data_batch_N.bin files")
     p.add_argument("--records", type=int, default=10000, help="records per train batch")
     p.add_argument("--test-records", type=int, default=10000, help="records in test_batch.bin")
-    p.add_argument("--modes", default="in_memory,multi_processing",
+    p.add_argument("--modes", default="in_memory,multi_threading,multi_processing",
                    help=f"Beam modes to time, comma-separated (known: {', '.join(BEAM_MODES)})")
     p.add_argument("--repeats", type=int, default=2, help="interleaved rounds")
     p.add_argument("--vectorised", action="store_true",

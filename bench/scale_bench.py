@@ -262,8 +262,8 @@ def run_one(corpus: str, size: float, workdir: str, beam: str, out_json: str,
     os.makedirs(os.path.dirname(config.metadata_path), exist_ok=True)
     connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(
         config.metadata_path)
-    pipeline = nodes.pipeline(config, parts + ([trainer] if trainer else []), connection,
-                              beam_args)
+    pipeline = nodes.for_local_run(config, nodes.pipeline(
+        config, parts + ([trainer] if trainer else []), connection, beam_args))
     t0 = time.perf_counter()
     tfx.orchestration.LocalDagRunner().run(pipeline)
     wall = time.perf_counter() - t0

@@ -14,13 +14,13 @@ Transform and the Trainer:
 empty, whole records, label bytes 0..9) while the Beam graph is built, i.e. before
 anything is written, so a bad file fails the component with a message naming it and
 the AtomicExampleGenExecutor leaves no Examples artifact behind. Records are fixed-size,
-so each file is read as record ranges in parallel.
+so each file is read as record ranges in parallel, and each range is written as its own
+shard (components/shard_writer.py: the batches are in random order already).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
-import apache_beam as beam
 import numpy as np
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
@@ -28,7 +28,8 @@ from tfx.dsl.components.base import executor_spec
 from components import cifar_format
 from components import filesystem as fs
 from trainer import contract
-from components.example_gen_base import AtomicExampleGenExecutor, split_configs
+from components.example_gen_base import split_configs
+from components.shard_writer import ShardWritingExecutor
 
 # Records per Beam work item: records are fixed-size, so ranges can be read in parallel.
 _SHARD_RECORDS = 2500
@@ -60,7 +61,7 @@ def split_patterns(input_base: str) -> Dict[str, str]:
     return {"single": prefix + cifar_format.TRAIN_PATTERN}
 
 
-def _read_range(item: Tuple[cifar_format.CifarBatch, int, int]):
+def _read_range(item: Tuple[cifar_format.CifarBatch, int, int]) -> Iterator[bytes]:
     batch, start, stop = item
     for image, label in cifar_format.iter_records(batch, start, stop):
         yield serialize(image, label)
@@ -72,26 +73,18 @@ def plan_ranges(batches: List[cifar_format.CifarBatch], shard_records: int
             for b in batches for s in range(0, b.count, shard_records)]
 
 
-@beam.ptransform_fn
-@beam.typehints.with_input_types(beam.Pipeline)
-@beam.typehints.with_output_types(bytes)
-def _CifarToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
-                    split_pattern: str) -> beam.pvalue.PCollection:
-    input_base = exec_properties["input_base"]
-    files = cifar_format.find_batches(input_base, split_pattern)
-    # Validation happens here, at graph construction, so bad input never reaches a write.
-    batches = [cifar_format.validate(path) for path in files]
-    return (pipeline
-            | "Ranges" >> beam.Create(plan_ranges(batches, _SHARD_RECORDS))
-            | "Reshuffle" >> beam.Reshuffle()
-            | "ReadCifar" >> beam.FlatMap(_read_range))
+class Executor(ShardWritingExecutor):
+    """ExampleGen executor reading CIFAR-10 binary batches: the batches are in random
+    order already, so each record range is written as its own shard (shard_writer)."""
 
+    def plan(self, exec_properties: Dict[str, Any], split_pattern: str
+             ) -> List[Tuple[cifar_format.CifarBatch, int, int]]:
+        files = cifar_format.find_batches(exec_properties["input_base"], split_pattern)
+        # Validation happens here, at graph construction, so bad input never reaches a write.
+        return plan_ranges([cifar_format.validate(path) for path in files], _SHARD_RECORDS)
 
-class Executor(AtomicExampleGenExecutor):
-    """ExampleGen executor reading CIFAR-10 binary batches."""
-
-    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
-        return _CifarToExample
+    def records_fn(self):
+        return _read_range
 
 
 class CifarExampleGen(FileBasedExampleGen):

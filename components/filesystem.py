@@ -1,10 +1,12 @@
-"""File access for the input readers: local paths, gs:// and s3:// alike.
+"""File access for the input readers and the ExampleGens' shard writer: local paths,
+gs:// and s3:// alike.
 
 Every reader (IDX, CIFAR-10, image folders, text corpora) lists, tests and opens its
-files through these helpers, which go through TFX's own `tfx.dsl.io.fileio` (TensorFlow's
-gfile underneath: local files, GCS, and S3 once tensorflow-io is loaded). The first s3://
-path a process touches loads the S3 plugin (trainer.object_store.enable_s3), so a Beam
-worker reading an s3:// corpus needs nothing else.
+files through these helpers, and components/shard_writer.py writes records with them.
+They go through TFX's own `tfx.dsl.io.fileio` and TensorFlow's record writer (gfile
+underneath: local files, GCS, and S3 once tensorflow-io is loaded). The first s3:// path
+a process touches loads the S3 plugin (trainer.object_store.enable_s3), so a Beam worker
+reading or writing s3:// needs nothing else.
 
 The helpers keep the semantics the readers had with os/glob on local files: `glob_files`
 skips hidden names as Python's glob does and returns files only, sorted; `listdir` drops
@@ -31,6 +33,15 @@ def _prepare(path: str) -> str:
     if object_store.is_s3(path):
         object_store.enable_s3()
     return path
+
+
+def makedirs(folder: str) -> None:
+    fileio.makedirs(_prepare(folder))
+
+
+def gzip_record_writer(path: str) -> tf.io.TFRecordWriter:
+    """A TFRecord writer with gzip compression, as TFX's ExampleGens write their splits."""
+    return tf.io.TFRecordWriter(_prepare(path), options="GZIP")
 
 
 def is_local(path: str) -> bool:

@@ -12,21 +12,21 @@ The `t10k` files, when present, are the eval split; otherwise the train files ar
 4:1 by a deterministic hash of each example. Every file is validated (magic number,
 dimensions, length, matching counts, gzip integrity, labels 0-9) while the Beam graph is
 built, i.e. before anything is written, so a bad file fails the component with a message
-naming it and leaves no Examples artifact behind.
+naming it and leaves no Examples artifact behind. Each record range is written as its
+own shard (components/shard_writer.py).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-import apache_beam as beam
-import tensorflow as tf
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
 
 from components import filesystem as fs
 from components import idx_format
-from trainer.contract import image_example
-from components.example_gen_base import SINGLE_SPLIT, AtomicExampleGenExecutor, split_configs
+from components.example_gen_base import SINGLE_SPLIT, split_configs
+from components.shard_writer import ShardWritingExecutor
+from trainer import contract
 
 TRAIN_PREFIX = "train"
 TEST_PREFIX = "t10k"
@@ -57,33 +57,31 @@ def has_test_split(input_base: str) -> bool:
     return bool(fs.glob_files(input_base, split_pattern(TEST_PREFIX)))
 
 
-def _read_range(bounds: Tuple[int, int], pair: idx_format.MnistPair):
+def _read_range(bounds: Tuple[int, int], pair: idx_format.MnistPair) -> Iterator[bytes]:
     start, stop = bounds
     for image, label in idx_format.iter_mnist_records(pair, start, stop):
-        yield image_example(image, label)
+        yield contract.serialize(contract.image_example(image, label))
 
 
-@beam.ptransform_fn
-@beam.typehints.with_input_types(beam.Pipeline)
-@beam.typehints.with_output_types(tf.train.Example)
-def _IdxToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
-                  split_pattern: str) -> beam.pvalue.PCollection:  # pylint: disable=redefined-outer-name
-    images_path, labels_path = find_pair(exec_properties["input_base"], split_pattern)
-    # Validation happens here, at graph construction, so bad input never reaches a write.
-    pair = idx_format.validate_mnist_pair(images_path, labels_path)
-    ranges: List[Tuple[int, int]] = [
-        (s, min(s + _SHARD_RECORDS, pair.count)) for s in range(0, pair.count, _SHARD_RECORDS)]
-    return (pipeline
-            | "Ranges" >> beam.Create(ranges)
-            | "Reshuffle" >> beam.Reshuffle()
-            | "ReadIdx" >> beam.FlatMap(_read_range, pair=pair))
+def _read_item(item: Tuple[Tuple[int, int], idx_format.MnistPair]) -> Iterator[bytes]:
+    # Looked up when called, so tests can replace _read_range.
+    return _read_range(*item)
 
 
-class Executor(AtomicExampleGenExecutor):
-    """ExampleGen executor reading MNIST IDX pairs."""
+class Executor(ShardWritingExecutor):
+    """ExampleGen executor reading MNIST IDX pairs: the files hold the digits in no
+    class order, so each record range is written as its own shard (shard_writer)."""
 
-    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
-        return _IdxToExample
+    def plan(self, exec_properties: Dict[str, Any], split_pattern: str  # pylint: disable=redefined-outer-name
+             ) -> List[Tuple[Tuple[int, int], idx_format.MnistPair]]:
+        images_path, labels_path = find_pair(exec_properties["input_base"], split_pattern)
+        # Validation happens here, at graph construction, so bad input never reaches a write.
+        pair = idx_format.validate_mnist_pair(images_path, labels_path)
+        return [((s, min(s + _SHARD_RECORDS, pair.count)), pair)
+                for s in range(0, pair.count, _SHARD_RECORDS)]
+
+    def records_fn(self):
+        return _read_item
 
 
 class MnistExampleGen(FileBasedExampleGen):

@@ -11,7 +11,7 @@ import dataclasses
 import os
 from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple
 
-from components import datasets, filesystem, image_folder
+from components import datasets, filesystem, image_folder, shard_writer
 from pipelines.corpora import IMAGE_CORPORA, ImageCorpus, folder_corpus
 from trainer import registry
 from trainer.image.config import TrainConfig
@@ -32,16 +32,37 @@ BEAM_MODES = {"in_memory": IN_MEMORY_BEAM_ARGS, "multi_processing": MULTI_PROCES
 # worker processes each import TensorFlow and TFX, and every record crosses to them and
 # back (README "Scale"). `classics run --beam-mode multi_processing` chooses it.
 DEFAULT_BEAM_ARGS = IN_MEMORY_BEAM_ARGS
+MULTI_THREADING_BEAM_ARGS = BEAM_MODES["multi_threading"]
+# ...except the ExampleGens that write their own shards (components/shard_writer.py: MNIST,
+# CIFAR-10): most of their time is TensorFlow's gzip record writer, which releases the GIL,
+# so one thread per core runs them in parallel without worker processes (make bench-ingest:
+# 1.5x and more the single-process reader on 2 cores; multi_processing 1.1x).
+SHARD_WRITER_BEAM_ARGS = MULTI_THREADING_BEAM_ARGS
+
+
+def chooses_beam_mode(beam_args: Sequence[str]) -> bool:
+    """Whether `beam_args` pick a runner or a DirectRunner mode themselves."""
+    return any(a.startswith(("--runner", "--direct_running_mode", "--direct_num_workers"))
+               for a in beam_args)
 
 
 def local_beam_args(config: "PipelineConfig") -> List[str]:
     """The Beam args a local run of `config` uses: `config.beam_args`, plus
     DEFAULT_BEAM_ARGS when they pick no runner and no DirectRunner mode."""
     args = list(config.beam_args)
-    if any(a.startswith(("--runner", "--direct_running_mode", "--direct_num_workers"))
-           for a in args):
+    if chooses_beam_mode(args):
         return args
     return args + list(DEFAULT_BEAM_ARGS)
+
+
+def local_component_beam_args(config: "PipelineConfig", executor_class: type) -> List[str]:
+    """The Beam args one component of a local run adds to `local_beam_args` (they come
+    after them, so they win): SHARD_WRITER_BEAM_ARGS for the shard-writing ExampleGens
+    when `config.beam_args` chose no mode, else none."""
+    if chooses_beam_mode(config.beam_args) or not issubclass(
+            executor_class, shard_writer.ShardWritingExecutor):
+        return []
+    return list(SHARD_WRITER_BEAM_ARGS)
 
 
 def default_workspace() -> str:

@@ -118,8 +118,8 @@ def run_pipeline(config: PipelineConfig, echo: Callable[[str], None] = print
             os.makedirs(d, exist_ok=True)
     connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(
         config.metadata_path)
-    pipeline = task.create_pipeline(config, data_dir, connection,
-                                    beam_args=local_beam_args(config))
+    pipeline = nodes.for_local_run(config, task.create_pipeline(
+        config, data_dir, connection, beam_args=local_beam_args(config)))
     log_path = os.path.join(config.workspace, "logs",
                             f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}.log")
     echo(f"pipeline {config.name}: data {data_dir}")

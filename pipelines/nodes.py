@@ -12,7 +12,7 @@ from tfx import v1 as tfx
 
 from components import text_example_gen, tfjob_trainer
 from components.serving_baseline import NEVER_CACHED_PREFIX, ServingBaseline
-from pipelines.config import PipelineConfig
+from pipelines.config import PipelineConfig, local_component_beam_args
 
 
 def node_ids(model: str) -> Dict[str, str]:
@@ -111,6 +111,19 @@ def pipeline(config: PipelineConfig, components: List, metadata_connection_confi
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(beam_args if beam_args is not None else config.beam_args),
     )
+
+
+def for_local_run(config: PipelineConfig, pipeline: tfx.dsl.Pipeline) -> tfx.dsl.Pipeline:
+    """Adds the Beam args each component of a local run takes on top of the pipeline's
+    (config.local_component_beam_args: threads for the shard-writing ExampleGens)."""
+    for component in pipeline.components:
+        executor_class = getattr(component.executor_spec, "executor_class", None)
+        if executor_class is None or not hasattr(component, "with_beam_pipeline_args"):
+            continue
+        extra = local_component_beam_args(config, executor_class)
+        if extra:
+            component.with_beam_pipeline_args(extra)
+    return pipeline
 
 
 def text_data(config, data_dir: str, preprocessing_fn: str, transform_config: dict) -> List:

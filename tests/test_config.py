@@ -103,3 +103,15 @@ def test_distribution_comes_from_the_config_else_the_registry(monkeypatch):
                          ({"gpus_per_worker": -1}, "GPUs per worker must be 0 or more")):
         with pytest.raises(ValueError, match=problem):
             ImagePipelineConfig(**bad).check()
+
+
+def test_shard_writing_example_gens_run_on_threads_unless_the_args_choose():
+    from components import cifar_example_gen, image_folder_example_gen, mnist_example_gen
+    cfg = config.ImagePipelineConfig()
+    for shard_writing in (mnist_example_gen.Executor, cifar_example_gen.Executor):
+        assert config.local_component_beam_args(cfg, shard_writing) == list(
+            config.SHARD_WRITER_BEAM_ARGS) == ["--direct_running_mode=multi_threading",
+                                               "--direct_num_workers=0"]
+    assert config.local_component_beam_args(cfg, image_folder_example_gen.Executor) == []
+    chosen = config.ImagePipelineConfig(beam_args=list(config.IN_MEMORY_BEAM_ARGS))
+    assert config.local_component_beam_args(chosen, mnist_example_gen.Executor) == []
