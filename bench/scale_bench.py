@@ -264,6 +264,9 @@ def run_one(corpus: str, size: float, workdir: str, beam: str, out_json: str,
         config.metadata_path)
     pipeline = nodes.for_local_run(config, nodes.pipeline(
         config, parts + ([trainer] if trainer else []), connection, beam_args))
+    # What a local run adds for the ExampleGen alone (threads for the shard writers).
+    example_gen_args = config_lib.local_component_beam_args(
+        config, parts[0].executor_spec.executor_class)
     t0 = time.perf_counter()
     tfx.orchestration.LocalDagRunner().run(pipeline)
     wall = time.perf_counter() - t0
@@ -276,6 +279,7 @@ def run_one(corpus: str, size: float, workdir: str, beam: str, out_json: str,
         "transform_statistics": transform_stats,
         "data_bytes": data_bytes,
         "write_seconds": write_s, "wall": wall, "beam_args": beam_args,
+        "example_gen_beam_args": example_gen_args,
         "nodes": {n.node_id: {"state": n.state, "seconds": n.seconds,
                               "window": windows.get(n.node_id)}
                   for n in run.nodes.values()},
@@ -407,11 +411,15 @@ def _label(corpus: str, size: float) -> str:
 
 
 def _mode(result: dict) -> str:
-    """The DirectRunner mode a run used, from its Beam args."""
-    args = dict(a.split("=", 1) for a in result["beam_args"] if "=" in a)
-    mode = args.get("--direct_running_mode", "in_memory")
-    workers = args.get("--direct_num_workers", "1")
-    return f"{mode}, {'one worker per core' if workers == '0' else workers + ' worker(s)'}"
+    """The DirectRunner mode a run used, from its Beam args (and the ExampleGen's own)."""
+    def describe(beam_args):
+        args = dict(a.split("=", 1) for a in beam_args if "=" in a)
+        mode = args.get("--direct_running_mode", "in_memory")
+        workers = args.get("--direct_num_workers", "1")
+        return f"{mode}, {'one worker per core' if workers == '0' else workers + ' worker(s)'}"
+    own = result.get("example_gen_beam_args")
+    return describe(result["beam_args"]) + (
+        f" (ExampleGen: {describe(result['beam_args'] + own)})" if own else "")
 
 
 def _growth(prev: Optional[tuple], cur: tuple) -> Optional[float]:

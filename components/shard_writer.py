@@ -19,7 +19,7 @@ from the start, and a failed job leaves nothing (AtomicExampleGenExecutor).
 from __future__ import annotations
 
 import abc
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import apache_beam as beam
 from tfx.components.example_gen import base_example_gen_executor, utils, write_split
@@ -31,7 +31,8 @@ from components import filesystem as fs
 from components.example_gen_base import AtomicExampleGenExecutor
 
 SUFFIX = ".gz"
-# (split folders, hash buckets per split or None, the split config) of one input split.
+# Where one input split's records go: (split folders, cumulative hash buckets per output
+# split or None, the split config) - one folder and None when the input split is kept.
 Targets = Tuple[List[str], Optional[List[int]], Optional[example_gen_pb2.SplitConfig]]
 
 
@@ -47,7 +48,7 @@ class _WriteShard(beam.DoFn):
         super().__init__()
         self._records = records
 
-    def process(self, job):
+    def process(self, job: Tuple[Any, int, int, Targets]) -> Iterator[str]:
         item, index, count, (folders, buckets, split_config) = job
         name = shard_name(index, count)
         writers = [fs.gzip_record_writer(fs.join(f, name)) for f in folders]
@@ -109,6 +110,7 @@ class ShardWritingExecutor(AtomicExampleGenExecutor):
         for folder in folders:  # before the job, so no two writers race to create one
             fs.makedirs(folder)
         split_config = output_config.split_config
+        targets: List[Tuple[str, Targets]]
         if split_config.splits:  # one input split, hashed into the output splits
             buckets, total = [], 0
             for split in split_config.splits:

@@ -35,8 +35,8 @@ DEFAULT_BEAM_ARGS = IN_MEMORY_BEAM_ARGS
 MULTI_THREADING_BEAM_ARGS = BEAM_MODES["multi_threading"]
 # ...except the ExampleGens that write their own shards (components/shard_writer.py: MNIST,
 # CIFAR-10): most of their time is TensorFlow's gzip record writer, which releases the GIL,
-# so one thread per core runs them in parallel without worker processes (make bench-ingest:
-# 1.5x and more the single-process reader on 2 cores; multi_processing 1.1x).
+# so one thread per core runs them in parallel without worker processes (make bench-ingest
+# on 2 cores: 1.4-1.7x the single-process reader; multi_processing 1.0-1.2x).
 SHARD_WRITER_BEAM_ARGS = MULTI_THREADING_BEAM_ARGS
 
 

@@ -6,14 +6,18 @@ import os
 import numpy as np
 import pytest
 
+from tfx.dsl.components.base import base_beam_executor
+
 from components import idx_format, mnist_example_gen
+from pipelines.config import SHARD_WRITER_BEAM_ARGS
 from tests.example_gen_harness import read_examples, run_executor
 from tests.mnist_fixtures import cut_off_during_the_job, synthetic_digits, write_mnist
 
 
-def _run_executor(input_base, output_dir):
-    return run_executor(mnist_example_gen.create(input_base), mnist_example_gen.Executor,
-                        output_dir)
+def _run_executor(input_base, output_dir, beam_args=()):
+    executor = lambda: mnist_example_gen.Executor(  # noqa: E731
+        base_beam_executor.BaseBeamExecutor.Context(beam_pipeline_args=list(beam_args)))
+    return run_executor(mnist_example_gen.create(input_base), executor, output_dir)
 
 
 def _read_split(output_dir, split):
@@ -73,7 +77,10 @@ def test_a_label_that_is_no_digit_stops_ingestion_before_the_job_runs(tmp_path):
     assert os.listdir(out) == []
 
 
-def test_a_failure_inside_the_beam_job_leaves_nothing_behind(tmp_path, monkeypatch):
+@pytest.mark.parametrize("beam_args", [(), SHARD_WRITER_BEAM_ARGS],
+                         ids=["in_memory", "threads_as_a_local_run"])
+def test_a_failure_inside_the_beam_job_leaves_nothing_behind(tmp_path, monkeypatch,
+                                                             beam_args):
     monkeypatch.setattr(mnist_example_gen, "_SHARD_RECORDS", 7)
     x, y = synthetic_digits(60, seed=3)
     data = write_mnist(str(tmp_path / "data"), x, y, "train")
@@ -82,7 +89,7 @@ def test_a_failure_inside_the_beam_job_leaves_nothing_behind(tmp_path, monkeypat
     out, snapshot = str(tmp_path / "out"), str(tmp_path / "held.json")
     cut_off_during_the_job(monkeypatch, victim, 14, out, snapshot)
     with pytest.raises(Exception, match="t10k-images-idx3-ubyte: truncated"):
-        _run_executor(data, out)
+        _run_executor(data, out, beam_args)
     with open(snapshot) as f:
         held = json.load(f)
     # The job had started writing both splits when it failed ...
