@@ -9,7 +9,7 @@ between processes twice (TFX's own source marks the shuffle "make shuffle option
 Here the DoFn that reads a range builds each tf.Example and writes it with TensorFlow's
 record writer, whose gzip compression and write release the GIL, so the DirectRunner's
 multi_threading mode runs two ranges at once on two cores in one process
-(pipelines/config.py INGEST_BEAM_ARGS; README "Scale").
+(pipelines/config.py SHARD_WRITER_BEAM_ARGS; README "Corpora and ingestion").
 
 What is written is what WriteSplit leaves: `Split-<name>/data_tfrecord-<i>-of-<n>.gz`,
 serialized tf.Examples in gzipped TFRecords, the same records per split; a hash split uses
