@@ -264,9 +264,8 @@ def run_one(corpus: str, size: float, workdir: str, beam: str, out_json: str,
         config.metadata_path)
     pipeline = nodes.for_local_run(config, nodes.pipeline(
         config, parts + ([trainer] if trainer else []), connection, beam_args))
-    # What a local run adds for the ExampleGen alone (threads for the shard writers).
-    example_gen_args = config_lib.local_component_beam_args(
-        config, parts[0].executor_spec.executor_class)
+    # The ExampleGen's own args as the run gets them (the pipeline's, then its own).
+    example_gen_args = list(parts[0].executor_spec.beam_pipeline_args)
     t0 = time.perf_counter()
     tfx.orchestration.LocalDagRunner().run(pipeline)
     wall = time.perf_counter() - t0
@@ -417,9 +416,10 @@ def _mode(result: dict) -> str:
         mode = args.get("--direct_running_mode", "in_memory")
         workers = args.get("--direct_num_workers", "1")
         return f"{mode}, {'one worker per core' if workers == '0' else workers + ' worker(s)'}"
-    own = result.get("example_gen_beam_args")
-    return describe(result["beam_args"]) + (
-        f" (ExampleGen: {describe(result['beam_args'] + own)})" if own else "")
+    pipeline_mode = describe(result["beam_args"])
+    example_gen_mode = describe(result.get("example_gen_beam_args", result["beam_args"]))
+    return pipeline_mode + (f" (ExampleGen: {example_gen_mode})"
+                            if example_gen_mode != pipeline_mode else "")
 
 
 def _growth(prev: Optional[tuple], cur: tuple) -> Optional[float]:

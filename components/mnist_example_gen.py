@@ -57,15 +57,10 @@ def has_test_split(input_base: str) -> bool:
     return bool(fs.glob_files(input_base, split_pattern(TEST_PREFIX)))
 
 
-def _read_range(bounds: Tuple[int, int], pair: idx_format.MnistPair) -> Iterator[bytes]:
-    start, stop = bounds
+def _read_range(item: Tuple[Tuple[int, int], idx_format.MnistPair]) -> Iterator[bytes]:
+    (start, stop), pair = item
     for image, label in idx_format.iter_mnist_records(pair, start, stop):
         yield contract.serialize(contract.image_example(image, label))
-
-
-def _read_item(item: Tuple[Tuple[int, int], idx_format.MnistPair]) -> Iterator[bytes]:
-    # Looked up when called, so tests can replace _read_range.
-    return _read_range(*item)
 
 
 class Executor(ShardWritingExecutor):
@@ -81,7 +76,7 @@ class Executor(ShardWritingExecutor):
                 for s in range(0, pair.count, _SHARD_RECORDS)]
 
     def records_fn(self):
-        return _read_item
+        return _read_range
 
 
 class MnistExampleGen(FileBasedExampleGen):

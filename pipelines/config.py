@@ -22,9 +22,9 @@ from trainer.word2vec.config import Word2VecConfig
 IN_MEMORY_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
 MULTI_PROCESSING_BEAM_ARGS = ("--direct_running_mode=multi_processing",
                               "--direct_num_workers=0")
+MULTI_THREADING_BEAM_ARGS = ("--direct_running_mode=multi_threading", "--direct_num_workers=0")
 BEAM_MODES = {"in_memory": IN_MEMORY_BEAM_ARGS, "multi_processing": MULTI_PROCESSING_BEAM_ARGS,
-              "multi_threading": ("--direct_running_mode=multi_threading",
-                                  "--direct_num_workers=0")}
+              "multi_threading": MULTI_THREADING_BEAM_ARGS}
 # What a local run's Beam components get when nothing chose a mode. in_memory even for
 # full-size corpora: on 2 cores, with Transform's own statistics on in both, multi_processing
 # ran half of CIFAR-10's data half and an epoch no faster (162 vs 166 s) with 1.3x the CPU
@@ -32,7 +32,6 @@ BEAM_MODES = {"in_memory": IN_MEMORY_BEAM_ARGS, "multi_processing": MULTI_PROCES
 # worker processes each import TensorFlow and TFX, and every record crosses to them and
 # back (README "Scale"). `classics run --beam-mode multi_processing` chooses it.
 DEFAULT_BEAM_ARGS = IN_MEMORY_BEAM_ARGS
-MULTI_THREADING_BEAM_ARGS = BEAM_MODES["multi_threading"]
 # ...except the ExampleGens that write their own shards (components/shard_writer.py: MNIST,
 # CIFAR-10): most of their time is TensorFlow's gzip record writer, which releases the GIL,
 # so one thread per core runs them in parallel without worker processes (make bench-ingest

@@ -118,7 +118,7 @@ def for_local_run(config: PipelineConfig, pipeline: tfx.dsl.Pipeline) -> tfx.dsl
     (config.local_component_beam_args: threads for the shard-writing ExampleGens)."""
     for component in pipeline.components:
         executor_class = getattr(component.executor_spec, "executor_class", None)
-        if executor_class is None or not hasattr(component, "with_beam_pipeline_args"):
+        if executor_class is None:  # a node with no executor class of its own
             continue
         extra = local_component_beam_args(config, executor_class)
         if extra:

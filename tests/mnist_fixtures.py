@@ -46,7 +46,8 @@ def cut_off_during_the_job(monkeypatch, victim: str, shard_start: int, out_dir: 
 
     real = mnist_example_gen._read_range  # pylint: disable=protected-access
 
-    def read_range(bounds, pair):
+    def read_range(item):
+        bounds, pair = item
         if pair.images.path == victim and bounds[0] == shard_start:
             held = sorted(os.path.relpath(os.path.join(r, n), out_dir)
                           for r, ds, fs in os.walk(out_dir) for n in ds + fs)
@@ -54,6 +55,6 @@ def cut_off_during_the_job(monkeypatch, victim: str, shard_start: int, out_dir: 
                 json.dump(held, f)
             with open(victim, "r+b") as f:
                 f.truncate(pair.images.data_offset + shard_start * pair.images.record_bytes)
-        yield from real(bounds, pair)
+        yield from real(item)
 
     monkeypatch.setattr(mnist_example_gen, "_read_range", read_range)
