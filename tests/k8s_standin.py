@@ -292,6 +292,8 @@ class StandIn:
             for r in self._replicas.get(key, []):
                 if r.proc.poll() is None:
                     r.proc.kill()
+                    # Reaped here so that what the test reads after the step is settled.
+                    r.proc.wait(timeout=60)
             return 200, _status(200, "", "", status_text="Success")
         return 405, _status(405, "MethodNotAllowed", method)
 
