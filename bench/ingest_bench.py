@@ -9,7 +9,7 @@ records + a 10,000-record test batch, random pixels), then times
    per core, as a local run gives this ExampleGen, multi_processing with one worker
    process per core; pipelines/config.py BEAM_MODES), and
 2. a minimal single-process loop: validate the same files, read them in record ranges,
-   build the same tf.Example bytes (cifar_example_gen.serialize) and write them with
+   build the same tf.Example bytes (contract.image_examples) and write them with
    tf.io.TFRecordWriter (GZIP), one file per split.
 
 Rounds are interleaved (reader, then each Beam mode, `--repeats` times) so every side
@@ -19,9 +19,7 @@ of the same round). On a loaded machine a side with more processes gets a larger
 of the cores; CPU seconds of the whole process tree (this process and the Beam workers)
 are printed next to the wall time. Every output is read back and compared with the
 reader's as a multiset of record digests per split, so each side provably wrote the same
-examples. Figures, not pass/fail (exit 1 only if the records differ). `--vectorised`
-adds the reader with the tf.Example bytes built by numpy (serialize_vectorised, same
-bytes): the share of the time that is building protos from Python lists.
+examples. Figures, not pass/fail (exit 1 only if the records differ).
 
     .venv/bin/python bench/ingest_bench.py [--batches 5] [--records 10000] \
         [--test-records 10000] [--modes in_memory,multi_threading,multi_processing] \
@@ -52,10 +50,10 @@ from tfx.proto import example_gen_pb2  # noqa: E402
 from tfx.types import standard_artifacts, standard_component_specs as K  # noqa: E402
 
 from components import cifar_example_gen, cifar_format  # noqa: E402
+from trainer import contract  # noqa: E402
 from pipelines.config import BEAM_MODES  # noqa: E402
 
 _CHUNK = 2500  # records per read in the single-process loop (the Beam shard size too)
-VECTORISED = "reader-vectorised"
 
 
 def write_synthetic(folder: str, batches: int, records: int, test_records: int,
@@ -92,40 +90,7 @@ def run_beam(data: str, out: str, beam_args) -> float:
     return time.perf_counter() - t0
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        low, n = n & 0x7F, n >> 7
-        out.append(low | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _len_field(tag: int, payload: bytes) -> bytes:
-    return bytes([tag]) + _varint(len(payload)) + payload
-
-
-def serialize_vectorised(image: np.ndarray, label: int) -> bytes:
-    """The bytes cifar_example_gen.serialize writes (tf.Example, deterministic), built
-    with numpy instead of a Python list of 3,072 ints: pixels are packed varints (one
-    byte below 128, two from 128). Measures how much of ingestion is building the proto
-    (the reader-vectorised row); the digests check that the bytes are the same."""
-    v = np.asarray(image, np.uint8).reshape(-1)
-    high = v >= 128
-    pos = np.arange(len(v)) + np.concatenate([[0], np.cumsum(high)[:-1]])
-    packed = np.empty(len(v) + int(high.sum()), np.uint8)
-    packed[pos] = np.where(high, v | 0x80, v)
-    packed[pos[high] + 1] = 1  # v >> 7 for 128..255
-
-    def entry(key: bytes, int64s: bytes) -> bytes:  # map<string, Feature> entry
-        feature = _len_field(0x1A, _len_field(0x0A, int64s))  # Feature.int64_list.value
-        return _len_field(0x0A, _len_field(0x0A, key) + _len_field(0x12, feature))
-
-    features = entry(b"image", packed.tobytes()) + entry(b"label", _varint(int(label)))
-    return _len_field(0x0A, features)
-
-
-def run_plain(data: str, out: str, serialize=cifar_example_gen.serialize) -> float:
+def run_plain(data: str, out: str) -> float:
     """The same work in one process, no Beam: validate, read ranges, serialize, write."""
     t0 = time.perf_counter()
     patterns = cifar_example_gen.split_patterns(data)
@@ -139,8 +104,8 @@ def run_plain(data: str, out: str, serialize=cifar_example_gen.serialize) -> flo
             for batch in batches:
                 for start in range(0, batch.count, _CHUNK):
                     images, labels = cifar_format.read_records(batch, start, start + _CHUNK)
-                    for image, label in zip(images, labels):
-                        writer.write(serialize(image, int(label)))
+                    for record in contract.image_examples(images, labels):
+                        writer.write(record)
     return time.perf_counter() - t0
 
 
@@ -193,8 +158,6 @@ def main(argv=None) -> int:
     p.add_argument("--modes", default="in_memory,multi_threading,multi_processing",
                    help=f"Beam modes to time, comma-separated (known: {', '.join(BEAM_MODES)})")
     p.add_argument("--repeats", type=int, default=2, help="interleaved rounds")
-    p.add_argument("--vectorised", action="store_true",
-                   help=f"also time the reader with serialize_vectorised ({VECTORISED})")
     p.add_argument("--keep", help="keep the data and outputs in this folder")
     args = p.parse_args(argv)
     if args.test_records < 1:
@@ -222,15 +185,13 @@ def main(argv=None) -> int:
         same = True
         reference = None
         for rnd in range(args.repeats):
-            for side in ["reader"] + modes + ([VECTORISED] if args.vectorised else []):
+            for side in ["reader"] + modes:
                 out = plain_out if side == "reader" else os.path.join(work, side)
                 shutil.rmtree(out, ignore_errors=True)
                 load = os.getloadavg()
                 with TreeCpu() as cpu:
                     if side == "reader":
                         seconds = run_plain(data, out)
-                    elif side == VECTORISED:
-                        seconds = run_plain(data, out, serialize_vectorised)
                     else:
                         seconds = run_beam(data, out, BEAM_MODES[side])
                 rows.append((rnd, side, seconds, cpu.seconds, load))
@@ -246,7 +207,7 @@ def main(argv=None) -> int:
 
         print(f"\n{'':22}{'median s':>10}{'records/s':>12}{'CPU s':>9}"
               f"{'x reader (per round, median)':>30}")
-        for side in ["reader"] + modes + ([VECTORISED] if args.vectorised else []):
+        for side in ["reader"] + modes:
             mine = [r for r in rows if r[1] == side]
             secs = statistics.median(r[2] for r in mine)
             cpu = statistics.median(r[3] for r in mine)

@@ -90,6 +90,12 @@ def bytes_image_example(image, label, label_name=None):
     return tf.train.Example(features=tf.train.Features(feature=feature))
 
 
+def bytes_image_examples(images, labels):
+    """contract.image_examples for `bytes_image_example` records."""
+    from trainer import contract  # pylint: disable=import-outside-toplevel
+    return [contract.serialize(bytes_image_example(i, int(y))) for i, y in zip(images, labels)]
+
+
 def bytes_preprocessing_fn(inputs, custom_config):
     """The image preprocessing_fn for `bytes_image_example` records: the same [0, 1]
     float pixels and label as trainer/image/preprocessing.py produces."""
@@ -204,15 +210,13 @@ def run_one(corpus: str, size: float, workdir: str, beam: str, out_json: str,
     """Child process: write the data, run the data half + one epoch, write the figures."""
     from trainer import tf_env  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
     from tfx import v1 as tfx  # pylint: disable=import-outside-toplevel
-    from components import mnist_example_gen  # pylint: disable=import-outside-toplevel
     from pipelines import (config as config_lib, image_pipeline, nodes,  # noqa: E501  pylint: disable=import-outside-toplevel
                            report, word2vec_pipeline)
     from trainer import contract  # pylint: disable=import-outside-toplevel
 
     if pixels == "bytes":
         # This process's ExampleGens only (Beam must run in-process, see the docstring).
-        contract.image_example = bytes_image_example
-        mnist_example_gen.image_example = bytes_image_example
+        contract.image_examples = bytes_image_examples
 
     data = os.path.join(workdir, "data")
     os.makedirs(data, exist_ok=True)

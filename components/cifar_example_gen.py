@@ -19,9 +19,8 @@ shard (components/shard_writer.py: the batches are in random order already).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, List, Tuple
 
-import numpy as np
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
 
@@ -33,12 +32,6 @@ from components.shard_writer import ShardWritingExecutor
 
 # Records per Beam work item: records are fixed-size, so ranges can be read in parallel.
 _SHARD_RECORDS = 2500
-
-
-def serialize(image: np.ndarray, label: int) -> bytes:
-    """The exact record bytes the ExampleGen writes (deterministic serialization, so the
-    hash split and the written files do not depend on map iteration order)."""
-    return contract.serialize(contract.image_example(image, label))
 
 
 def split_patterns(input_base: str) -> Dict[str, str]:
@@ -61,10 +54,9 @@ def split_patterns(input_base: str) -> Dict[str, str]:
     return {"single": prefix + cifar_format.TRAIN_PATTERN}
 
 
-def _read_range(item: Tuple[cifar_format.CifarBatch, int, int]) -> Iterator[bytes]:
+def _read_range(item: Tuple[cifar_format.CifarBatch, int, int]) -> List[bytes]:
     batch, start, stop = item
-    for image, label in cifar_format.iter_records(batch, start, stop):
-        yield serialize(image, label)
+    return contract.image_examples(*cifar_format.read_records(batch, start, stop))
 
 
 def plan_ranges(batches: List[cifar_format.CifarBatch], shard_records: int

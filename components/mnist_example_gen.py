@@ -17,7 +17,7 @@ own shard (components/shard_writer.py).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
@@ -57,10 +57,10 @@ def has_test_split(input_base: str) -> bool:
     return bool(fs.glob_files(input_base, split_pattern(TEST_PREFIX)))
 
 
-def _read_range(item: Tuple[Tuple[int, int], idx_format.MnistPair]) -> Iterator[bytes]:
+def _read_range(item: Tuple[Tuple[int, int], idx_format.MnistPair]) -> List[bytes]:
     (start, stop), pair = item
-    for image, label in idx_format.iter_mnist_records(pair, start, stop):
-        yield contract.serialize(contract.image_example(image, label))
+    return contract.image_examples(idx_format.read_records(pair.images, start, stop),
+                                   idx_format.read_records(pair.labels, start, stop))
 
 
 class Executor(ShardWritingExecutor):

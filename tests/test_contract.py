@@ -28,6 +28,25 @@ def test_image_example_bytes_equal_the_feature_built_record(shape):
     assert got != contract.serialize(_by_features(image, 6))
 
 
+@pytest.mark.parametrize("shape", [(32, 32, 3), (28, 28), (1, 1)])
+def test_image_examples_are_the_per_record_bytes_for_a_whole_range(shape):
+    rng = np.random.RandomState(len(shape))
+    images = rng.randint(0, 256, size=(5,) + shape).astype(np.uint8)
+    images[0].flat[:1] = 255  # the widest pixel varint
+    labels = np.array([0, 9, 3, 1, 255], np.uint8)  # 255: a two-byte label varint
+    got = contract.image_examples(images, labels)
+    assert got == [contract.serialize(_by_features(i, int(y))) for i, y in zip(images, labels)]
+    parsed = tf.io.parse_example(got, {
+        contract.IMAGE_KEY: tf.io.FixedLenFeature([int(np.prod(shape))], tf.int64),
+        contract.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64)})
+    np.testing.assert_array_equal(parsed[contract.IMAGE_KEY].numpy(), images.reshape(5, -1))
+    np.testing.assert_array_equal(parsed[contract.LABEL_KEY].numpy(), labels)
+
+
+def test_image_examples_of_an_empty_range_is_empty():
+    assert contract.image_examples(np.zeros([0, 28, 28], np.uint8), np.zeros([0])) == []
+
+
 def test_image_example_parses_to_pixels_label_and_class_name():
     image = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
     record = contract.serialize(contract.image_example(image, 3, label_name="chat"))
