@@ -6,9 +6,10 @@ TFX's WriteSplit sends every record through a Reshuffle (a GroupByKey) and then 
 file sink. For files already in random order the shuffle buys nothing and costs a lot:
 every record is encoded, grouped and decoded again, and in multi_processing mode crosses
 between processes twice (TFX's own source marks the shuffle "make shuffle optional").
-Here the DoFn that reads a range builds each tf.Example and writes it with TensorFlow's
-record writer, whose gzip compression and write release the GIL, so the DirectRunner's
-multi_threading mode runs two ranges at once on two cores in one process
+Here the DoFn that reads a range builds its tf.Examples and writes them with TensorFlow's
+record writer, whose gzip compression and write release the GIL (as does building a
+range's records with contract.image_examples), so the DirectRunner's multi_threading mode
+runs two ranges at once on two cores in one process
 (pipelines/config.py SHARD_WRITER_BEAM_ARGS; README "Corpora and ingestion").
 
 What is written is what WriteSplit leaves: `Split-<name>/data_tfrecord-<i>-of-<n>.gz`,

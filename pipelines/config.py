@@ -33,9 +33,9 @@ BEAM_MODES = {"in_memory": IN_MEMORY_BEAM_ARGS, "multi_processing": MULTI_PROCES
 # back (README "Scale"). `classics run --beam-mode multi_processing` chooses it.
 DEFAULT_BEAM_ARGS = IN_MEMORY_BEAM_ARGS
 # ...except the ExampleGens that write their own shards (components/shard_writer.py: MNIST,
-# CIFAR-10): most of their time is TensorFlow's gzip record writer, which releases the GIL,
-# so one thread per core runs them in parallel without worker processes (make bench-ingest
-# on 2 cores: 1.4-1.7x the single-process reader; multi_processing 1.0-1.2x).
+# CIFAR-10): building their records (encode_proto) and TensorFlow's gzip record writer
+# release the GIL, so one thread per core runs them in parallel without worker processes
+# (make bench-ingest on 2 cores: 1.7-1.8x the single-process reader; multi_processing 1.0x).
 SHARD_WRITER_BEAM_ARGS = MULTI_THREADING_BEAM_ARGS
 
 
