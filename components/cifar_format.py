@@ -23,7 +23,7 @@ import os
 import shutil
 import tarfile
 import tempfile
-from typing import Iterator, List, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import numpy as np
 
@@ -130,14 +130,6 @@ def read_records(batch: CifarBatch, start: int, stop: int) -> Tuple[np.ndarray, 
             batch.path, f"record {start + i} has label byte {int(labels[i])}, "
                         f"expected 0..{NUM_CLASSES - 1}")
     return planes_to_hwc(records[:, LABEL_BYTES:]), labels.copy()
-
-
-def iter_records(batch: CifarBatch, start: int, stop: int
-                 ) -> Iterator[Tuple[np.ndarray, int]]:
-    """Yields (image uint8 [32, 32, 3], label) for records [start, stop)."""
-    images, labels = read_records(batch, start, stop)
-    for image, label in zip(images, labels):
-        yield image, int(label)
 
 
 def read_batch(path: str) -> Tuple[np.ndarray, np.ndarray]:

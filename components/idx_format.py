@@ -16,7 +16,7 @@ import io
 import os
 import struct
 import zlib
-from typing import BinaryIO, Iterator, Tuple
+from typing import BinaryIO, Tuple
 
 import numpy as np
 
@@ -223,11 +223,3 @@ def validate_mnist_pair(images_path: str, labels_path: str,
                          f"0..{num_classes - 1} ({bad.size} bad label(s))")
     return MnistPair(images=images, labels=labels)
 
-
-def iter_mnist_records(pair: MnistPair, start: int, stop: int
-                       ) -> Iterator[Tuple[np.ndarray, int]]:
-    """Yields (image uint8 [rows, cols], label) for records [start, stop)."""
-    images = read_records(pair.images, start, stop)
-    labels = read_records(pair.labels, start, stop)
-    for image, label in zip(images, labels):
-        yield image, int(label)

@@ -76,7 +76,7 @@ _CHILD = textwrap.dedent("""
     images, labels = mnist_example_gen.find_pair("s3://corpora/mnist", "train-*-idx[13]-ubyte*")
     pair = idx_format.validate_mnist_pair(images, labels)
     out["mnist"] = [pair.count, list(pair.images.record_shape), pair.images.compressed,
-                    [int(l) for _, l in idx_format.iter_mnist_records(pair, 10, 14)],
+                    [int(l) for l in idx_format.read_records(pair.labels, 10, 14)],
                     mnist_example_gen.has_test_split("s3://corpora/mnist")]
     patterns = cifar_example_gen.split_patterns("s3://corpora/cifar")
     batches = [cifar_format.validate(p) for p in

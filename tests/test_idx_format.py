@@ -33,9 +33,8 @@ def test_mnist_magic_numbers_are_the_published_ones(tmp_path):
     assert idx_format.read_header(str(tmp_path / "l")).magic == 2049
     pair = idx_format.validate_mnist_pair(str(tmp_path / "i"), str(tmp_path / "l"))
     assert pair.count == 3
-    recs = list(idx_format.iter_mnist_records(pair, 1, 3))
-    assert [label for _, label in recs] == [2, 3]
-    assert recs[0][0].shape == (28, 28)
+    assert idx_format.read_records(pair.labels, 1, 3).tolist() == [2, 3]
+    assert idx_format.read_records(pair.images, 1, 3)[0].shape == (28, 28)
 
 
 def test_read_records_ranges(tmp_path):
