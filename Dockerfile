@@ -15,11 +15,16 @@ COPY requirements.lock ./
 RUN pip install "pip==24.2" "setuptools==75.1.0" wheel \
  && pip install --no-deps -r requirements.lock
 
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY pipelines ./pipelines
 COPY components ./components
 COPY trainer ./trainer
-RUN pip install --no-deps --no-build-isolation . && pip check
+# The install compiles word2vec's training op (setup.py) against the installed TensorFlow;
+# the compiler leaves with the same layer.
+RUN apt-get update && apt-get install -y --no-install-recommends g++ \
+ && pip install --no-deps --no-build-isolation . && pip check \
+ && python -c "import trainer, trainer.word2vec.fused as f; f.load_op()" \
+ && apt-get purge -y --auto-remove g++ && rm -rf /var/lib/apt/lists/*
 
 # KubeflowV2DagRunner passes the arguments (executor class, invocation JSON); the compiled
 # IR names the same command (trainer/kfp_entrypoint.py: TFX's Kubeflow V2 run-executor

@@ -34,6 +34,8 @@ wall times are only comparable within one run.
         --pixels int64,bytes --beam in_memory                  # pixel representation
     .venv/bin/python bench/scale_bench.py --corpora cifar10 --transform-statistics
                                                                # with TFX's Transform stats
+    .venv/bin/python bench/scale_bench.py --corpora text --word2vec-kernel tape,fused
+                                                               # word2vec's two kernels
 
 `--pixels bytes` measures the alternative representation of `image`: one bytes feature
 holding the raw uint8 pixels (instead of the contract's int64 list, trainer/contract.py),
@@ -206,7 +208,8 @@ def _node_windows(metadata_path: str, pipeline_name: str) -> Dict[str, tuple]:
 
 
 def run_one(corpus: str, size: float, workdir: str, beam: str, out_json: str,
-            pixels: str = "int64", transform_stats: bool = False) -> None:
+            pixels: str = "int64", transform_stats: bool = False,
+            kernel: str = "tape") -> None:
     """Child process: write the data, run the data half + one epoch, write the figures."""
     from trainer import tf_env  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
     from tfx import v1 as tfx  # pylint: disable=import-outside-toplevel
@@ -238,7 +241,8 @@ def run_one(corpus: str, size: float, workdir: str, beam: str, out_json: str,
     if beam != "default":
         common["beam_args"] = list(config_lib.BEAM_MODES[beam])
     if corpus == "text":
-        config = config_lib.TextPipelineConfig(text_format="text8", **common)
+        config = config_lib.TextPipelineConfig(text_format="text8", word2vec_kernel=kernel,
+                                               **common)
         parts = nodes.text_data(config, data, word2vec_pipeline.PREPROCESSING_FN,
                                 {"min_count": config.min_count,
                                  "max_size": config.max_vocab_size})
@@ -280,6 +284,7 @@ def run_one(corpus: str, size: float, workdir: str, beam: str, out_json: str,
     result = {
         "corpus": corpus, "size": size, "pixels": pixels, "records": records,
         "transform_statistics": transform_stats,
+        "word2vec_kernel": kernel if corpus == "text" else None,
         "data_bytes": data_bytes,
         "write_seconds": write_s, "wall": wall, "beam_args": beam_args,
         "example_gen_beam_args": example_gen_args,
@@ -361,12 +366,13 @@ class TreeSampler(threading.Thread):
 
 
 def measure(corpus: str, size: float, beam: str, workdir: str, pixels: str = "int64",
-            transform_stats: bool = False) -> dict:
+            transform_stats: bool = False, kernel: str = "tape") -> dict:
     out_json = os.path.join(workdir, "result.json")
     log = os.path.join(workdir, "run.log")
     load_before = os.getloadavg()
     cmd = [sys.executable, os.path.abspath(__file__), "--child", corpus, str(size),
-           "--workdir", workdir, "--beam", beam, "--out", out_json, "--pixels", pixels]
+           "--workdir", workdir, "--beam", beam, "--out", out_json, "--pixels", pixels,
+           "--word2vec-kernel", kernel]
     if transform_stats:
         cmd.append("--transform-statistics")
     with open(log, "w") as f:
@@ -437,11 +443,12 @@ def print_tables(results: List[dict]) -> None:
     groups: Dict[tuple, List[dict]] = {}
     for r in results:
         groups.setdefault((r["corpus"], r["beam"], r["pixels"],
-                           r.get("transform_statistics", True)), []).append(r)
-    for (corpus, beam, pixels, stats), rows in groups.items():
+                           r.get("transform_statistics", True),
+                           r.get("word2vec_kernel") or "tape"), []).append(r)
+    for (corpus, beam, pixels, stats, kernel), rows in groups.items():
         rows.sort(key=lambda r: _units(r)[0])
         unit = _units(rows[0])[1]
-        what = "" if corpus == "text" else f", image as {pixels}"
+        what = f", word2vec kernel {kernel}" if corpus == "text" else f", image as {pixels}"
         stats = "with" if stats else "without"
         print(f"\n{corpus} (Beam: {beam}{what}, Transform {stats} its own statistics)")
         print(f"{'size':<12}{unit:>11}{'component':>20}{'wall s':>8}{unit + '/s':>12}"
@@ -503,6 +510,8 @@ def main(argv=None) -> int:
     p.add_argument("--pixels", default="int64",
                    help="comma-separated: int64 (the contract), bytes (raw uint8, data half "
                         "only)")
+    p.add_argument("--word2vec-kernel", default="tape",
+                   help="comma-separated: the text Trainer's kernel(s), tape and/or fused")
     p.add_argument("--transform-statistics", action="store_true",
                    help="Transform also computes its pre-/post-transform statistics "
                         "(TFX's default; off in this project's pipelines)")
@@ -516,7 +525,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.child:
         run_one(args.child[0], float(args.child[1]), args.workdir, args.beam, args.out,
-                args.pixels, args.transform_statistics)
+                args.pixels, args.transform_statistics, args.word2vec_kernel)
         return 0
 
     if args.tables:
@@ -537,6 +546,9 @@ def main(argv=None) -> int:
     pixel_modes = [x for x in args.pixels.split(",") if x]
     if set(pixel_modes) - set(PIXELS):
         p.error(f"unknown --pixels {args.pixels!r}; known: {', '.join(PIXELS)}")
+    kernels = [k for k in args.word2vec_kernel.split(",") if k]
+    if set(kernels) - {"tape", "fused"}:
+        p.error(f"unknown --word2vec-kernel {args.word2vec_kernel!r}; known: tape, fused")
     from pipelines.config import BEAM_MODES  # pylint: disable=import-outside-toplevel
     for b in beams:
         if b != "default" and b not in BEAM_MODES:
@@ -553,17 +565,18 @@ def main(argv=None) -> int:
     try:
         for corpus in corpora:
             sizes = tokens if corpus == "text" else fractions
-            runs = [(b, x, size) for size in sizes for b in beams
-                    for x in (["int64"] if corpus == "text" else pixel_modes)]
-            for beam, pixels, size in runs:  # modes interleaved at each size
-                workdir = os.path.join(base, f"{corpus}-{beam}-{pixels}-{size:g}")
+            runs = [(b, x, size, k) for size in sizes for b in beams
+                    for x in (["int64"] if corpus == "text" else pixel_modes)
+                    for k in (kernels if corpus == "text" else ["tape"])]
+            for beam, pixels, size, kernel in runs:  # modes interleaved at each size
+                workdir = os.path.join(base, f"{corpus}-{beam}-{pixels}-{kernel}-{size:g}")
                 shutil.rmtree(workdir, ignore_errors=True)
                 os.makedirs(workdir)
-                print(f"  {corpus} {_label(corpus, size)} ({beam}, {pixels}) ...",
-                      flush=True)
+                print(f"  {corpus} {_label(corpus, size)} ({beam}, "
+                      f"{kernel if corpus == 'text' else pixels}) ...", flush=True)
                 try:
                     r = measure(corpus, size, beam, workdir, pixels,
-                                args.transform_statistics)
+                                args.transform_statistics, kernel)
                 except RuntimeError as e:
                     print(str(e), file=sys.stderr)
                     failed = True

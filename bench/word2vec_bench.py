@@ -11,6 +11,9 @@ gensim draws 5 per pair; ours (loss "neg", Word2VecConfig defaults) draws one po
 negatives per group of 256 examples, shared by the group, each term weighted 5/32, which
 has the same expected objective as 5 draws per pair (trainer/word2vec/config.py;
 `--variant perpair='{"shared_negatives": 0}'` draws 5 per pair as word2vec.c does).
+The fused kernel (`kernel: "fused"`, trainer/word2vec/fused.py: word2vec.c's loop as one
+compiled TensorFlow op, one thread per core) draws 5 per pair too; both kernels run by
+default (`--kernels`).
 
 Runs are interleaved: for each seed, ours and gensim back to back (the order alternating
 between seeds), so both see the same machine load; each row carries os.getloadavg() taken
@@ -20,7 +23,8 @@ cores, which moves the wall ratio; CPU seconds show the work done).
 
 `--profile` first splits one epoch of ours into its parts: the tf.data input pipeline
 alone (pair generation, shuffle, re-batching), the training step alone (on batches
-cached in memory), and both together as training runs them.
+cached in memory), and both together as training runs them; and for the fused kernel,
+the blocks alone, the op on one thread and on one per core.
 
 This drives the trainer's core training function (trainer.word2vec.train.train) directly on
 in-memory id sequences, not the TFX pipeline (no ExampleGen/Transform/TFRecord I/O); the
@@ -50,7 +54,8 @@ from trainer import tf_env  # noqa: F401,E402  (before TensorFlow)
 
 import numpy as np  # noqa: E402
 
-OURS = "tfx-classics"
+OURS = "tfx-classics"  # kernel "tape"
+FUSED = "fused"  # kernel "fused"
 GENSIM = "gensim"
 
 
@@ -159,6 +164,34 @@ def profile(seqs, counts, cfg) -> None:
         print(f"{name:34}{wall:>9.2f}{cpu:>9.2f}{ld:>7.1f}")
 
 
+def profile_fused(seqs, counts, cfg, threads: int) -> None:
+    """One epoch of the fused kernel: reading and cutting the blocks alone, then training
+    on one thread and on `threads` (what the op costs per pair, and what threads add)."""
+    from trainer.word2vec import data as w2v_data, fused  # noqa: E501  pylint: disable=import-outside-toplevel
+
+    cfg1 = dataclasses.replace(cfg, epochs=1, kernel="fused")
+    blocks = lambda ctx=None: w2v_data.ragged_blocks(  # noqa: E731
+        seqs, cfg.sequences_per_block, shuffle=True, seed=cfg.seed)
+    rows = []
+    load = os.getloadavg()[0]
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    pieces = sum(1 for b in blocks() for _ in fused.split_block(
+        b.flat_values.numpy(), b.row_splits.numpy(), cfg.fused_tokens_per_call))
+    rows.append((f"blocks alone ({pieces} pieces)", time.perf_counter() - t0,
+                 cpu_seconds() - c0, load, None))
+    for n in sorted({1, threads}):
+        load = os.getloadavg()[0]
+        _, _, cpu, result = run_ours(seqs, counts, dataclasses.replace(cfg1, loop_threads=n))
+        rows.append((f"train, {n} thread(s)", result.seconds, cpu, load,
+                     1e6 * cpu / result.examples))
+    print(f"\nprofile of the fused kernel, one epoch (CPU = process CPU s; us = CPU "
+          "microseconds per pair):")
+    print(f"{'':34}{'wall s':>9}{'CPU s':>9}{'load':>7}{'us/pair':>9}")
+    for name, wall, cpu, ld, per in rows:
+        print(f"{name:34}{wall:>9.2f}{cpu:>9.2f}{ld:>7.1f}"
+              + (f"{per:>9.3f}" if per is not None else ""))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default="skipgram", choices=["skipgram", "cbow"])
@@ -178,6 +211,8 @@ def main(argv=None) -> int:
     p.add_argument("--intra-op-threads", type=int, default=None,
                    help="TensorFlow's intra-op threads only (default: --threads)")
     p.add_argument("--extra", default="{}", help="more Word2VecConfig fields, as JSON")
+    p.add_argument("--kernels", default="tape,fused",
+                   help=f"our kernels to run: tape (side {OURS}) and/or fused (side {FUSED})")
     p.add_argument("--variant", action="append", default=[], metavar="NAME=JSON",
                    help="also run ours with these Word2VecConfig fields (repeatable)")
     p.add_argument("--profile", action="store_true", help="split one epoch of ours first")
@@ -188,7 +223,12 @@ def main(argv=None) -> int:
         os.environ.get("CLASSICS_HOME", "workspace"), "data"))
     args = p.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s]
-    variants = {OURS: {}}
+    kernels = [k for k in args.kernels.split(",") if k]
+    variants = {}
+    if "tape" in kernels:
+        variants[OURS] = {"kernel": "tape"}
+    if "fused" in kernels:  # its threads: as many as gensim's workers
+        variants[FUSED] = {"kernel": "fused", "loop_threads": args.threads}
     for spec in args.variant:
         name, _, fields = spec.partition("=")
         variants[name] = json.loads(fields)
@@ -222,10 +262,17 @@ def main(argv=None) -> int:
              f"{base.negatives_group} examples, weighted {base.num_sampled}/"
              f"{base.shared_negatives}" if base.loss == "neg" and base.shared_negatives
              else f"{base.loss}: {base.num_sampled} negatives/pair")
+          + (f"; fused: {base.num_sampled} negatives/pair, one thread per core"
+             if FUSED in variants else "")
           + f"; gensim: alpha "
           f"{args.learning_rate}, 5 negatives/pair, {args.threads} workers")
     if args.profile:
-        profile(seqs, counts, base)
+        # The fused kernel first: the tape's training leaves tf.data iterators that are
+        # still prefetching for a moment, which took CPU from a timing right after it.
+        if FUSED in variants:
+            profile_fused(seqs, counts, base, args.threads)
+        if OURS in variants:
+            profile(seqs, counts, base)
 
     runs = []  # dicts: side, seed, seconds, cpu, load, scores
     for i, seed in enumerate(seeds):

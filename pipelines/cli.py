@@ -65,7 +65,8 @@ def _run_settings(args) -> dict:
     given = {"data_dir": args.data, "workspace": args.workspace, "epochs": args.epochs,
              "batch_size": args.batch_size, "min_accuracy": args.min_accuracy,
              "max_perplexity": args.max_perplexity,
-             "loss": args.loss, "image_shape": args.image_size,
+             "loss": args.loss, "word2vec_kernel": args.word2vec_kernel,
+             "image_shape": args.image_size,
              "resize": False if args.no_resize else None, "on_bad_file": args.on_bad_file,
              "enable_cache": False if args.no_cache else None,
              "mixed_precision": True if args.mixed_precision else None,
@@ -197,9 +198,12 @@ def _cmd_compile(args) -> int:
     settings = {"epochs": args.epochs, "batch_size": args.batch_size,
                 "mixed_precision": True if args.mixed_precision else None,
                 "workers": args.workers, "gpus_per_worker": args.gpus_per_worker}
-    if "text_format" in {f.name for f in dataclasses.fields(
-            tasks.select(args.corpus, args.models).config_class)}:
+    fields = {f.name for f in dataclasses.fields(
+        tasks.select(args.corpus, args.models).config_class)}
+    if "text_format" in fields:
         settings["text_format"] = args.text_format
+    if "word2vec_kernel" in fields:
+        settings["word2vec_kernel"] = args.word2vec_kernel
     config = tasks.make_config(args.corpus, args.models,
                                **{k: v for k, v in settings.items() if v is not None})
     cluster = kubeflow_runner.KubeflowSettings(
@@ -313,6 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--loss", choices=["neg", "nce", "sampled_softmax"],
                      help="text: word2vec loss (default neg: word2vec's negative sampling; "
                           "nce: tf.nn.nce_loss)")
+    run.add_argument("--word2vec-kernel", choices=["tape", "fused"],
+                     help="text: how word2vec trains (default tape: TensorFlow ops, any "
+                          "strategy; fused: word2vec.c's loop compiled, one machine's cores)")
     run.add_argument("--mixed-precision", action="store_true",
                      help="train in mixed_float16 when a GPU is present (ignored on CPU)")
     run.add_argument("--image-size", type=_image_size,
@@ -417,6 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="Trainers use mixed_float16 on their GPUs")
     comp.add_argument("--epochs", type=_positive_int)
     comp.add_argument("--batch-size", type=_positive_int)
+    comp.add_argument("--word2vec-kernel", choices=["tape", "fused"],
+                      help="word2vec's Trainers: tape (default, any number of workers) or "
+                           "fused (one pod; refused with --workers above 1)")
     comp.set_defaults(func=_cmd_compile)
 
     subm = sub.add_parser("submit", help="upload and start a compiled pipeline on KFP")

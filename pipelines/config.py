@@ -220,6 +220,10 @@ class TextPipelineConfig(PipelineConfig):
     # samplers (CBOW through "nce" scored WS353 0.01-0.13 between identical runs).
     loss: str = "neg"
     learning_rate: Optional[float] = None  # None: per-model default
+    # "tape" (default): TensorFlow ops under any distribution strategy, reproducible for a
+    # seed. "fused": word2vec.c's loop compiled, one thread per core on one machine (about
+    # 0.7x gensim's time against the tape's 1.5x, bench/word2vec_bench.py); loss "neg" only.
+    word2vec_kernel: str = "tape"
     # Evaluator bars; None: the registry entry's.
     min_ws353_spearman: Optional[float] = None
     min_analogy_accuracy: Optional[float] = None
@@ -234,6 +238,17 @@ class TextPipelineConfig(PipelineConfig):
 
     def resolve_data_dir(self) -> str:
         return self.given_data_dir() or datasets.embedded_wiki(self.cache_dir)
+
+    def check(self) -> None:
+        super().check()
+        for model in self.models:
+            self.trainer_config(model)  # builds a Word2VecConfig: the Trainer's own refusals
+            workers, _ = self.distribution(model)
+            if self.word2vec_kernel == "fused" and workers > 1:
+                raise ValueError(
+                    f"model {model}: word2vec kernel 'fused' trains on one machine, but the "
+                    f"model is set to train on {workers} TFJob workers; use kernel 'tape' "
+                    "or one worker")
 
     def evaluator_thresholds(self, model: str) -> Dict[str, Optional[float]]:
         spec = registry.get(model)
@@ -253,7 +268,8 @@ class TextPipelineConfig(PipelineConfig):
                                        ("learning_rate", self.learning_rate)) if v is not None}
         return dataclasses.asdict(Word2VecConfig(
             **{**registry.get(model).settings, "embedding_dim": self.embedding_dim,
-               "window": self.window, "loss": self.loss, **overrides}))
+               "window": self.window, "loss": self.loss, "kernel": self.word2vec_kernel,
+               **overrides}))
 
 
 @dataclasses.dataclass

@@ -5,7 +5,9 @@ set -euo pipefail
 venv=${1:-.venv}
 top=$(cd "$(dirname "$0")/.." && pwd)
 stamp="$venv/.classics-installed"
-lock_sum=$(cat "$top/requirements.lock" "$top/pyproject.toml" | sha256sum | cut -d' ' -f1)
+# The install compiles word2vec's training op (setup.py), so its source counts too.
+lock_sum=$(cat "$top/requirements.lock" "$top/pyproject.toml" "$top/setup.py" \
+  "$top/trainer/word2vec/fused_kernels.cc" | sha256sum | cut -d' ' -f1)
 
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$lock_sum" && -x "$venv/bin/python" ]]; then
   exit 0  # environment already matches the lock file
@@ -49,6 +51,12 @@ pip_install() { "$venv/bin/python" -m pip install --quiet "$@" 2> >(grep -v "^WA
 pip_install --upgrade "pip==24.2" "setuptools==75.1.0" wheel
 # The lock is a full freeze, so --no-deps keeps pip from re-resolving to newer Beam etc.
 pip_install --no-deps -r "$top/requirements.lock"
+command -v g++ >/dev/null 2>&1 || {
+  echo "error: g++ not found: installing this package compiles word2vec's training op" >&2
+  echo "       (trainer/word2vec/fused_kernels.cc). Install a C++ compiler (Debian: apt-get" >&2
+  echo "       install g++) and run setup again." >&2
+  exit 1
+}
 pip_install --no-deps --no-build-isolation -e "$top"
 "$venv/bin/python" -m pip check
 echo "$lock_sum" > "$stamp"

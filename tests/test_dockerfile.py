@@ -69,3 +69,12 @@ def test_gpu_image_matches_the_cpu_image_otherwise():
         assert f"COPY {pkg} ./{pkg}" in text
     # Exposes the node's GPUs when the runtime is NVIDIA's but the base image is not CUDA's.
     assert "NVIDIA_VISIBLE_DEVICES=all" in text
+
+
+def test_both_images_compile_the_word2vec_op_and_drop_the_compiler():
+    for text in (_dockerfile(), _gpu_dockerfile()):
+        assert "COPY pyproject.toml setup.py README.md ./" in text
+        install = text.index("pip install --no-deps --no-build-isolation .")
+        assert text.index("apt-get install -y --no-install-recommends g++") < install
+        # The op is loaded once in the build, then the compiler goes in the same layer.
+        assert install < text.index("f.load_op()") < text.index("apt-get purge -y --auto-remove g++")

@@ -445,3 +445,21 @@ def test_cli_refuses_workers_it_cannot_run(tmp_path, capsys, extra, problem):
     with pytest.raises(SystemExit) as e:  # refused by the argument parser itself
         cli.main(["compile", "mnist", "--workers", "0", "--output-dir", str(tmp_path)])
     assert e.value.code == 2 and "--workers: must be at least 1" in capsys.readouterr().err
+
+
+def test_cli_word2vec_kernel_reaches_the_trainers_and_fused_refuses_workers(tmp_path, capsys):
+    rc = cli.main(["compile", "text", "--word2vec-kernel", "fused",
+                   "--output-dir", str(tmp_path / "one")] + STORE)
+    assert rc == 0, capsys.readouterr().err
+    (ir,) = (tmp_path / "one").iterdir()
+    spec, _ = kfp_compat.read_ir(str(ir))
+    for model in ("skipgram", "cbow"):
+        params = spec["root"]["dag"]["tasks"][f"Trainer.{model}"]["inputs"]["parameters"]
+        custom = json.loads(params["custom_config"]["runtimeValue"]["constant"])
+        assert custom["kernel"] == "fused"
+    # The fused kernel updates one copy of the vectors: no TFJob of several workers.
+    rc = cli.main(["compile", "text", "--word2vec-kernel", "fused", "--workers", "2",
+                   "--output-dir", str(tmp_path / "two")] + STORE)
+    err = capsys.readouterr().err
+    assert rc == 2 and "word2vec kernel 'fused' trains on one machine" in err, err
+    assert not (tmp_path / "two").exists() or not list((tmp_path / "two").iterdir())

@@ -29,11 +29,12 @@ def small_dump(folder, n_chunks=6):
 
 
 @pytest.mark.e2e
-def test_text_pipeline_pushes_servable_models(tmp_path, workspace):
+@pytest.mark.parametrize("kernel", ["tape", "fused"])
+def test_text_pipeline_pushes_servable_models(tmp_path, workspace, kernel):
     config = TextPipelineConfig(
         data_dir=small_dump(tmp_path), workspace=workspace, models=("skipgram", "cbow"),
         max_tokens_per_example=100, epochs=1, batch_size=256, embedding_dim=16,
-        num_sampled=8, min_count=2,
+        num_sampled=8, min_count=2, word2vec_kernel=kernel,
         # ~6,000 tokens: WS353 words are mostly OOV, so only the plumbing is gated here.
         min_ws353_spearman=-1.0, min_analogy_accuracy=0.0)
     result = local_runner.run_pipeline(config, echo=lambda _: None)
@@ -42,6 +43,7 @@ def test_text_pipeline_pushes_servable_models(tmp_path, workspace):
     for m in result.models:
         assert m.blessed and m.pushed_path, m
         assert m.training_stats["train_tokens"] > 3000 and m.training_stats["vocab_size"] > 50
+        assert m.training_stats["config"]["kernel"] == kernel
         pushed = glob.glob(os.path.join(workspace, "serving", f"text_{m.model}", "*"))
         assert len(pushed) == 1 and pushed[0] == m.pushed_path.rstrip("/")
         loaded = tf.saved_model.load(pushed[0])

@@ -7,6 +7,10 @@ from typing import Any, Dict, Optional
 from trainer import records
 
 MODELS = ("skipgram", "cbow")
+# "tape": TensorFlow ops, gradients by GradientTape, under any tf.distribute strategy.
+# "fused": word2vec.c's loop as one compiled op (trainer/word2vec/fused.py), threads
+# sharing the vectors on one machine's CPU; loss "neg" with plain SGD only.
+KERNELS = ("tape", "fused")
 LOSSES = ("neg", "nce", "sampled_softmax")
 # Negatives when `num_sampled` is not given: word2vec.c's 5 per example for "neg";
 # a batch's shared negatives for the TF samplers.
@@ -16,6 +20,7 @@ DEFAULT_NUM_SAMPLED = {"neg": 5, "nce": 32, "sampled_softmax": 32}
 @dataclasses.dataclass
 class Word2VecConfig:
     model: str = "skipgram"
+    kernel: str = "tape"
     embedding_dim: int = 100
     window: int = 5
     subsample: float = 1e-3
@@ -62,8 +67,11 @@ class Word2VecConfig:
     # Training loops run at once on the same vectors, each pulling its own batches (as
     # word2vec.c's and gensim's threads do, without locks). 0: one per core when training
     # on one replica (one loop under a distribution strategy with several replicas).
-    # 1 (one loop, reproducible for a seed) until bench/word2vec_bench.py shows more pay.
-    loop_threads: int = 1
+    # None: kernel "tape" 1 (one loop, reproducible for a seed: more did not pay in
+    # bench/word2vec_bench.py); kernel "fused" 0 (its threads are what make it fast).
+    loop_threads: Optional[int] = None
+    # Kernel "fused": tokens per op call (whole sequences); the rate steps down per call.
+    fused_tokens_per_call: int = 10000
     seed: int = 42
 
     def __post_init__(self):
@@ -84,12 +92,28 @@ class Word2VecConfig:
             self.negatives_group = 64 if skipgram else 256
         if self.batch_size is None:
             self.batch_size = 4096 if skipgram else 2048
+        if self.kernel not in KERNELS:
+            raise ValueError(f"word2vec kernel must be one of {KERNELS}, got {self.kernel!r}")
+        if self.loop_threads is None:
+            self.loop_threads = 0 if self.kernel == "fused" else 1
         if self.loop_threads < 0:
             raise ValueError("loop_threads must be >= 0")
+        if self.kernel == "fused":
+            self._check_fused()
         if self.shared_negatives < 0:
             raise ValueError("shared_negatives must be >= 0")
         if self.window < 1 or self.embedding_dim < 1 or self.num_sampled < 1:
             raise ValueError("window, embedding_dim and num_sampled must be >= 1")
+
+    def _check_fused(self):
+        # The compiled loop is word2vec.c's update: per-pair SGD on negative sampling.
+        wanted = {"loss": "neg", "optimizer": "sgd", "reduction": "sum", "train_biases": False}
+        for name, value in wanted.items():
+            if getattr(self, name) != value:
+                raise ValueError(f"word2vec kernel 'fused' trains with {name} {value!r} only, "
+                                 f"got {getattr(self, name)!r}; use kernel 'tape'")
+        if self.fused_tokens_per_call < 1:
+            raise ValueError("fused_tokens_per_call must be >= 1")
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "Word2VecConfig":

@@ -79,7 +79,12 @@ def train(blocks_fn: Callable[[Optional[tf.distribute.InputContext]], tf.data.Da
 
     One epoch = the number of training examples one pass yields (counted once, with the
     same random subsampling/window draws the training uses); the dataset is repeated and
-    training runs epochs * steps_per_epoch steps, so every replica does the same steps."""
+    training runs epochs * steps_per_epoch steps, so every replica does the same steps.
+    Kernel "fused" hands the whole job to trainer/word2vec/fused.py."""
+    if cfg.kernel == "fused":
+        # Imported here: fused.py builds on this module's TrainResult.
+        from trainer.word2vec import fused  # pylint: disable=import-outside-toplevel
+        return fused.train(blocks_fn, counts, cfg, strategy, log)
     strategy = strategy or tf.distribute.get_strategy()
     counts = np.asarray(counts, dtype=np.int64)
     vocab_size = len(counts)
