@@ -18,7 +18,8 @@ class TensorFlowOpBuild(build_ext):
         import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
         # -Wstrict-prototypes is for C only (g++ warns about it on every compile).
-        self.compiler.compiler_so = [a for a in self.compiler.compiler_so if a != "-Wstrict-prototypes"]
+        self.compiler.compiler_so = [a for a in self.compiler.compiler_so
+                                     if a != "-Wstrict-prototypes"]
         for ext in self.extensions:
             ext.extra_compile_args = tf.sysconfig.get_compile_flags() + OPT_FLAGS
             ext.extra_link_args = tf.sysconfig.get_link_flags()

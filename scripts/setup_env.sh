@@ -13,6 +13,13 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$lock_sum" && -x "$venv/bin/python" ]
   exit 0  # environment already matches the lock file
 fi
 
+command -v g++ >/dev/null 2>&1 || {
+  echo "error: g++ not found: installing this package compiles word2vec's training op" >&2
+  echo "       (trainer/word2vec/fused_kernels.cc). Install a C++ compiler (Debian: apt-get" >&2
+  echo "       install g++) and run setup again." >&2
+  exit 1
+}
+
 is_py310() { "$1" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 10) else 1)' 2>/dev/null; }
 
 find_python() {
@@ -51,12 +58,6 @@ pip_install() { "$venv/bin/python" -m pip install --quiet "$@" 2> >(grep -v "^WA
 pip_install --upgrade "pip==24.2" "setuptools==75.1.0" wheel
 # The lock is a full freeze, so --no-deps keeps pip from re-resolving to newer Beam etc.
 pip_install --no-deps -r "$top/requirements.lock"
-command -v g++ >/dev/null 2>&1 || {
-  echo "error: g++ not found: installing this package compiles word2vec's training op" >&2
-  echo "       (trainer/word2vec/fused_kernels.cc). Install a C++ compiler (Debian: apt-get" >&2
-  echo "       install g++) and run setup again." >&2
-  exit 1
-}
 pip_install --no-deps --no-build-isolation -e "$top"
 "$venv/bin/python" -m pip check
 echo "$lock_sum" > "$stamp"

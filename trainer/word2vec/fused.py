@@ -98,8 +98,8 @@ def train(blocks_fn: Callable[[Optional[tf.distribute.InputContext]], tf.data.Da
 
     def call(values, splits, done, seed) -> Tuple[int, float]:
         examples, loss = op.word2vec_train_block(
-            model.embeddings.handle, model.out_weights.handle, values, splits, keep, neg_prob, neg_alias,
-            rate(done), rate(done + len(values)), seed,
+            model.embeddings.handle, model.out_weights.handle, values, splits, keep,
+            neg_prob, neg_alias, rate(done), rate(done + len(values)), seed,
             cbow=cfg.model == "cbow", window=cfg.window, negative=cfg.num_sampled)
         return int(examples), float(loss)
 

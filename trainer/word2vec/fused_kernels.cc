@@ -9,8 +9,8 @@
 // target and the +-6 logit clip follow word2vec.c. Negatives come from the tape trainer's
 // unigram^0.75 alias table: one slot and one coin per draw, with tables small enough to
 // stay in cache, where word2vec.c's 1e8-entry table costs a cache miss per draw and
-// gensim's binary search a dozen unpredictable branches. A pair's output rows are
-// prefetched before its first dot product, so their cache misses overlap.
+// gensim's binary search a dozen unpredictable branches. Rows are prefetched one example
+// ahead, so their cache misses overlap the arithmetic.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -104,8 +104,9 @@ class Word2vecTrainBlockOp : public OpKernel {
     OP_REQUIRES_OK(ctx, LookupResource(ctx, HandleFromInput(ctx, 1), &out_var));
     Tensor* emb = emb_var->tensor();
     Tensor* out = out_var->tensor();
-    OP_REQUIRES(ctx, emb->dtype() == ::tensorflow::DT_FLOAT && out->dtype() == ::tensorflow::DT_FLOAT &&
-                         emb->dims() == 2 && out->dims() == 2,
+    OP_REQUIRES(ctx,
+                emb->dtype() == ::tensorflow::DT_FLOAT && out->dtype() == ::tensorflow::DT_FLOAT &&
+                    emb->dims() == 2 && out->dims() == 2,
                 InvalidArgument("embeddings and out_weights must be float32 matrices"));
     const int64_t vocab = out->dim_size(0), dim = out->dim_size(1);
     OP_REQUIRES(ctx, emb->dim_size(0) >= vocab && emb->dim_size(1) == dim,
@@ -120,7 +121,8 @@ class Word2vecTrainBlockOp : public OpKernel {
                                 vocab, ")"));
     auto values = ctx->input(2).flat<int64_t>();
     auto splits = ctx->input(3).flat<int64_t>();
-    OP_REQUIRES(ctx, splits.size() >= 1 && splits(0) == 0 && splits(splits.size() - 1) == values.size(),
+    OP_REQUIRES(ctx,
+                splits.size() >= 1 && splits(0) == 0 && splits(splits.size() - 1) == values.size(),
                 InvalidArgument("row_splits must run from 0 to len(values)"));
     for (int64_t r = 1; r < splits.size(); ++r) {
       OP_REQUIRES(ctx, splits(r) >= splits(r - 1), InvalidArgument("row_splits must not decrease"));
@@ -139,7 +141,9 @@ class Word2vecTrainBlockOp : public OpKernel {
     float* syn0 = emb->flat<float>().data();
     float* syn1 = out->flat<float>().data();
     std::vector<float> neu1(dim), neu1e(dim);
-    std::vector<int64_t> negs(negative_);
+    // Negatives are drawn one example ahead and their rows prefetched, so the cache misses
+    // of the next example's rows overlap this example's arithmetic.
+    std::vector<int64_t> negs(negative_), next_negs(negative_);
     std::vector<int64_t> sen;
     int64_t examples = 0;
     double loss = 0.0;
@@ -161,13 +165,19 @@ class Word2vecTrainBlockOp : public OpKernel {
     auto prefetch_row = [dim](const float* row) {
       for (int64_t k = 0; k < dim; k += 16) __builtin_prefetch(row + k, 1);
     };
-    auto train_center = [&](const float* h, int64_t center, float alpha) {
+    auto draw_negatives = [&]() {
       for (int d = 0; d < negative_; ++d) {
-        const int64_t slot = static_cast<int64_t>((rnd.next() >> 16) % static_cast<uint64_t>(vocab));
+        const int64_t slot =
+            static_cast<int64_t>((rnd.next() >> 16) % static_cast<uint64_t>(vocab));
         const float coin = static_cast<float>(rnd.next() >> 40) / 16777216.0f;  // 24 bits
-        negs[d] = coin < neg_prob[slot] ? slot : neg_alias[slot];
-        prefetch_row(syn1 + negs[d] * dim);
+        next_negs[d] = coin < neg_prob[slot] ? slot : neg_alias[slot];
+        prefetch_row(syn1 + next_negs[d] * dim);
       }
+    };
+    draw_negatives();
+    auto train_center = [&](const float* h, int64_t center, float alpha) {
+      std::swap(negs, next_negs);
+      draw_negatives();
       std::fill(neu1e.begin(), neu1e.end(), 0.0f);
       train_target(h, center, 1.0f, alpha);
       for (int d = 0; d < negative_; ++d) {
@@ -188,6 +198,9 @@ class Word2vecTrainBlockOp : public OpKernel {
       }
       const int64_t n = sen.size();
       for (int64_t i = 0; i < n; ++i) {
+        // The next center's output row and the input row that enters the window next.
+        if (i + 1 < n) prefetch_row(syn1 + sen[i + 1] * dim);
+        if (i + window_ < n) prefetch_row(syn0 + sen[i + window_] * dim);
         const int64_t b = rnd.next() % window_;
         const int64_t lo = std::max<int64_t>(0, i - window_ + b);
         const int64_t hi = std::min<int64_t>(n - 1, i + window_ - b);
