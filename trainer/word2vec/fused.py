@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from trainer.epoch_log import epoch_line
 from trainer.word2vec.config import Word2VecConfig
-from trainer.word2vec.data import alias_table, keep_probabilities, token_stats
+from trainer.word2vec.data import keep_probabilities, token_stats
 from trainer.word2vec.model import Word2VecModel
 from trainer.word2vec.train import TrainResult
 
@@ -81,8 +81,6 @@ def train(blocks_fn: Callable[[Optional[tf.distribute.InputContext]], tf.data.Da
     counts = np.asarray(counts, dtype=np.int64)
     vocab_size = len(counts)
     keep = tf.constant(keep_probabilities(counts, cfg.subsample), tf.float32)
-    prob, alias = alias_table(counts.astype(np.float64) ** cfg.distortion)
-    neg_prob, neg_alias = tf.constant(prob), tf.constant(alias, tf.int64)
     tokens_per_epoch = token_stats(blocks_fn(None), vocab_size)["tokens"]
     if tokens_per_epoch == 0:
         raise ValueError("word2vec: the training split has no tokens")
@@ -92,6 +90,8 @@ def train(blocks_fn: Callable[[Optional[tf.distribute.InputContext]], tf.data.Da
         f"{tokens_per_epoch} tokens/epoch, {cfg.epochs} epochs")
     with tf.device("/CPU:0"):  # the op has a CPU kernel only
         model = Word2VecModel(vocab_size, cfg, counts)
+    # The negatives' alias table: the one the tape kernel's sampler draws from.
+    neg_prob, neg_alias = model.alias_prob, model.alias
 
     def rate(done: int) -> float:
         return cfg.learning_rate * max(1.0 - done / total_tokens, cfg.min_learning_rate_ratio)

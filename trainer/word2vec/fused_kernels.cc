@@ -2,8 +2,8 @@
 // over a block of sequences, updating the input and output embedding variables in place.
 //
 // The tape trainer (trainer/word2vec/train.py) turns sequences into pair tensors, gathers
-// rows, differentiates and scatters updates: per pair that costs several times the two
-// 100-float dot products and three axpys word2vec.c does. Here the loop is word2vec.c's,
+// rows, differentiates and scatters updates: per pair that costs several times the one
+// dot product and two axpys per output row that word2vec.c does. Here the loop is word2vec.c's,
 // and callers run it on several blocks at once without locks (Hogwild, as word2vec.c's and
 // gensim's threads do). Subsampling, the reduced window, skipping a negative equal to the
 // target and the +-6 logit clip follow word2vec.c. Negatives come from the tape trainer's

@@ -47,8 +47,8 @@ class Word2VecModel(tf.Module):
             self.out_biases = tf.Variable(tf.zeros([vocab_size]), name="out_biases")
         self._unigrams: List[float] = [float(c) for c in counts]
         prob, alias = alias_table(np.asarray(counts, np.float64) ** cfg.distortion)
-        self._alias_prob = tf.constant(prob, tf.float32)
-        self._alias = tf.constant(alias, tf.int64)
+        self.alias_prob = tf.constant(prob, tf.float32)
+        self.alias = tf.constant(alias, tf.int64)
 
     def hidden(self, inputs) -> tf.Tensor:
         """Skip-gram: the center word's vector; CBOW: the mean of the context vectors.
@@ -68,8 +68,8 @@ class Word2VecModel(tf.Module):
         """Ids of `shape` drawn independently from unigram^distortion (alias method)."""
         slot = tf.random.uniform(shape, 0, self.vocab_size, dtype=tf.int64, seed=seed)
         coin = tf.random.uniform(shape, seed=None if seed is None else seed + 1)
-        return tf.where(coin < tf.gather(self._alias_prob, slot),
-                        slot, tf.gather(self._alias, slot))
+        return tf.where(coin < tf.gather(self.alias_prob, slot),
+                        slot, tf.gather(self.alias, slot))
 
     def sample(self, labels: tf.Tensor, seed: Optional[int] = None):
         return tf.random.fixed_unigram_candidate_sampler(
