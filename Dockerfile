@@ -1,5 +1,5 @@
 # The pipeline image: every TFX component of every pipeline runs in it on Kubeflow, and so
-# do the TFJob workers of multi-worker Trainers (trainer/worker.py). Same lock file as local
+# do the TFJob workers of multi-worker Trainers (trainer/runtime/tfjob_worker.py). Same lock file as local
 # runs. CPU only: GPU nodes need Dockerfile.gpu.
 # Build: docker build -t tfx-classics:latest .   (not built on the development machines:
 # they have no Docker engine; see README "What was and was not run here").
@@ -27,7 +27,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends g++ \
  && apt-get purge -y --auto-remove g++ && rm -rf /var/lib/apt/lists/*
 
 # KubeflowV2DagRunner passes the arguments (executor class, invocation JSON); the compiled
-# IR names the same command (trainer/kfp_entrypoint.py: TFX's Kubeflow V2 run-executor
+# IR names the same command (trainer/runtime/kfp_entrypoint.py: TFX's Kubeflow V2 run-executor
 # with s3:// loaded and tensorflow-io's abort at exit kept from overriding the result).
 # The model-sync sidecar (k8s/overlays/s3) runs this image with its own command.
-ENTRYPOINT ["python", "-m", "trainer.kfp_entrypoint"]
+ENTRYPOINT ["python", "-m", "trainer.runtime.kfp_entrypoint"]

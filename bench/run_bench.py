@@ -31,9 +31,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from components import idx_format  # noqa: E402
-from pipelines import local_runner  # noqa: E402
-from pipelines.config import ImagePipelineConfig  # noqa: E402
-from trainer import registry, schedules  # noqa: E402
+from pipelines.runners import local as local_runner  # noqa: E402
+from pipelines.image.config import ImagePipelineConfig  # noqa: E402
+from trainer import schedules  # noqa: E402
+from trainer.image import specs  # noqa: E402
 from trainer.image.train import ThroughputMeter  # noqa: E402
 
 
@@ -43,13 +44,13 @@ def load_split(folder: str, prefix: str):
     return (x[..., None] / 255.0).astype(np.float32), y.astype(np.int64)
 
 
-def plain_keras(spec: registry.ImageModelSpec, data_dir: str, epochs: int, batch: int,
+def plain_keras(spec: specs.ImageModelSpec, data_dir: str, epochs: int, batch: int,
                 seed: int = 42) -> float:
     """Steady-state examples/s of model.fit on in-memory arrays (epoch 1 excluded)."""
     return fit_plain(spec, data_dir, epochs, batch, seed)[0]
 
 
-def fit_plain(spec: registry.ImageModelSpec, data_dir: str, epochs: int, batch: int,
+def fit_plain(spec: specs.ImageModelSpec, data_dir: str, epochs: int, batch: int,
               seed: int = 42):
     """model.fit of `spec`'s recipe on in-memory arrays: (steady-state examples/s,
     eval accuracy after the last epoch, fit seconds, parameter count)."""
@@ -74,7 +75,7 @@ def zoo(models, data_dir: str) -> None:
     print(f"\n{'model':<10}{'params':>11}{'epochs':>7}{'batch':>6}{'fit s':>8}{'eval acc':>10}"
           f"  (embedded MNIST, 4,000 train / 1,000 eval, plain Keras, registry recipe)")
     for name in models:
-        spec = registry.get(name)
+        spec = specs.MODELS[name]
         _, accuracy, seconds, params = fit_plain(spec, data_dir, spec.epochs, spec.batch_size)
         print(f"{name:<10}{params:>11,}{spec.epochs:>7}{spec.batch_size:>6}{seconds:>8.0f}"
               f"{accuracy:>10.4f}", flush=True)
@@ -116,7 +117,7 @@ def main() -> int:
           f"{'eval acc':>10}  blessed")
     for result in report.models:
         stats = result.training_stats or {}
-        spec = registry.get(result.model)
+        spec = specs.MODELS[result.model]
         batch = stats.get("global_batch_size", spec.batch_size)
         keras_rate = plain_keras(spec, data_dir, args.baseline_epochs, batch)
         rate = stats.get("examples_per_sec", float("nan"))

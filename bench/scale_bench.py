@@ -19,7 +19,7 @@ Each size runs in its own process; this process samples that process tree (the
 pipeline's process and every Beam worker it starts) every 0.25 s and takes the peak of
 the summed proportional set size (PSS: shared pages split between the processes that
 map them, so TensorFlow's libraries are not counted once per worker; RSS when PSS is not
-readable). Component wall times are read back from ML Metadata (pipelines/report.py,
+readable). Component wall times are read back from ML Metadata (pipelines/report/runs.py,
 NodeRun.seconds), and each component's peak memory is the peak inside its time window.
 The growth factor per doubling is (t2 / t1) ** (1 / log2(n2 / n1)) between successive
 sizes: 2.0 is linear. os.getloadavg() is printed next to every size: on a shared machine
@@ -213,8 +213,12 @@ def run_one(corpus: str, size: float, workdir: str, beam: str, out_json: str,
     """Child process: write the data, run the data half + one epoch, write the figures."""
     from trainer import tf_env  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
     from tfx import v1 as tfx  # pylint: disable=import-outside-toplevel
-    from pipelines import (config as config_lib, image_pipeline, nodes,  # noqa: E501  pylint: disable=import-outside-toplevel
-                           report, word2vec_pipeline)
+    from pipelines import config as config_lib, nodes  # pylint: disable=import-outside-toplevel
+    from pipelines.report import runs as report  # pylint: disable=import-outside-toplevel
+    from pipelines.image import pipeline as image_pipeline
+    from pipelines.image.config import ImagePipelineConfig  # pylint: disable=import-outside-toplevel
+    from pipelines.word2vec.config import Word2VecPipelineConfig  # noqa: E501  pylint: disable=import-outside-toplevel
+    from pipelines.word2vec import pipeline as word2vec_pipeline
     from trainer import contract  # pylint: disable=import-outside-toplevel
 
     if pixels == "bytes":
@@ -241,15 +245,13 @@ def run_one(corpus: str, size: float, workdir: str, beam: str, out_json: str,
     if beam != "default":
         common["beam_args"] = list(config_lib.BEAM_MODES[beam])
     if corpus == "text":
-        config = config_lib.TextPipelineConfig(text_format="text8", word2vec_kernel=kernel,
+        config = Word2VecPipelineConfig(text_format="text8", word2vec_kernel=kernel,
                                                **common)
-        parts = nodes.text_data(config, data, word2vec_pipeline.PREPROCESSING_FN,
-                                {"min_count": config.min_count,
-                                 "max_size": config.max_vocab_size})
+        parts = nodes.text_data(config, data, word2vec_pipeline.PREPROCESSING_FN)
         trainer = nodes.trainer(model, word2vec_pipeline.RUN_FN, parts[2], parts[4],
                                 config.trainer_config(model))
     else:
-        config = config_lib.ImagePipelineConfig(corpus=corpus, **common)
+        config = ImagePipelineConfig(corpus=corpus, **common)
         image_corpus = config.image_corpus().for_data(data)
         if pixels == "bytes":
             parts = nodes.data_components(

@@ -5,7 +5,7 @@ Every reader (IDX, CIFAR-10, image folders, text corpora) lists, tests and opens
 files through these helpers, and components/shard_writer.py writes records with them.
 They go through TFX's own `tfx.dsl.io.fileio` and TensorFlow's record writer (gfile
 underneath: local files, GCS, and S3 once tensorflow-io is loaded). The first s3:// path
-a process touches loads the S3 plugin (trainer.object_store.enable_s3), so a Beam worker
+a process touches loads the S3 plugin (trainer.runtime.object_store.enable_s3), so a Beam worker
 reading or writing s3:// needs nothing else.
 
 The helpers keep the semantics the readers had with os/glob on local files: `glob_files`
@@ -22,7 +22,7 @@ from typing import BinaryIO, List
 import tensorflow as tf
 from tfx.dsl.io import fileio
 
-from trainer import object_store
+from trainer.runtime import object_store
 
 # What listing or reading a file can raise: OSError (local files, TFX's NotFoundError)
 # or a TensorFlow OpError (gfile on an object store: permission denied, unavailable...).

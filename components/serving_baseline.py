@@ -15,7 +15,7 @@ serving repository instead, the same way on every runner:
 - `Evaluator` is the stock TFX Evaluator whose executor drops an empty baseline, so a
   first run is judged on the absolute bar alone and later runs also on the change
   threshold against the served model. `usable_baseline` is the same rule for custom
-  evaluators (components/word2vec_evaluator.py).
+  evaluators (components/word2vec/evaluator.py).
 
 The baseline node must run on every pipeline run (a cached copy would be the repository
 as it was); `NEVER_CACHED_PREFIX` names such nodes for the runners.

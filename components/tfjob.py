@@ -5,12 +5,12 @@ The spec: each worker's pod template is built from the Kubernetes client's own A
 (`kubernetes.client.V1PodTemplateSpec` and the types inside it, serialised by its
 ApiClient); the TFJob around it follows the Training Operator's CRD
 (`manifests/base/crds/kubeflow.org_tfjobs.yaml` of kubeflow/training-operator v1.9.0),
-whose OpenAPI schema tests/test_tfjob.py validates every built spec against. N workers and
+whose OpenAPI schema tests/components/test_tfjob.py validates every built spec against. N workers and
 no chief: the operator gives each one TF_CONFIG `{"cluster": {"worker": [...]}, "task":
 {"type": "worker", "index": i}}`, worker 0 is the chief (it exports; trainer/strategy.py),
 and the job succeeds when worker 0 does (the default success policy). `restartPolicy:
 ExitCode` restarts a replica that exits with a code >= 128 (a signal, e.g. preemption, or
-trainer/worker.py's RETRYABLE_EXIT after losing a peer) and fails the job on 1-127 (a bug or
+trainer/runtime/tfjob_worker.py's RETRYABLE_EXIT after losing a peer) and fails the job on 1-127 (a bug or
 bad input), within `backoffLimit` and `activeDeadlineSeconds`.
 
 Following it: the job's conditions and per-replica counts go to the step's log as they

@@ -9,8 +9,8 @@ removes before anything reaches the run_fn. The executor:
 
 1. derives the step's FnArgs with TFX's own Trainer code, and refuses local output or
    input paths (the workers run on other machines; they read and write the object store);
-2. submits a TFJob of N workers, each running `python -m trainer.worker --invocation
-   <the step's invocation>` (trainer/worker.py) in the pipeline image, with the object
+2. submits a TFJob of N workers, each running `python -m trainer.runtime.tfjob_worker --invocation
+   <the step's invocation>` (trainer/runtime/tfjob_worker.py) in the pipeline image, with the object
    store's endpoint, the Secret-backed credentials and, when GPUs are requested,
    CLASSICS_REQUIRE_GPUS (trainer/strategy.py refuses to train without them);
 3. follows it, logging its status and worker 0's log lines, and fails the step when the
@@ -34,7 +34,8 @@ from tfx.types import standard_component_specs
 from tfx.utils import json_utils
 
 from components import tfjob
-from trainer import object_store, worker
+from trainer.runtime import object_store
+from trainer.runtime import tfjob_worker as worker
 
 TFJOB_KEY = "tfjob"
 

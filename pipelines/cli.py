@@ -12,7 +12,7 @@ import traceback
 from typing import List, Optional
 
 from trainer import tf_env  # noqa: F401  (before TensorFlow)
-from trainer import object_store  # imports no TensorFlow
+from trainer.runtime import object_store  # imports no TensorFlow
 from pipelines import console  # imports no TensorFlow
 
 
@@ -92,7 +92,8 @@ def _location(value: Optional[str]) -> Optional[str]:
 
 
 def _cmd_run(args) -> int:
-    from pipelines import local_runner, tasks  # pylint: disable=import-outside-toplevel
+    from pipelines import tasks  # pylint: disable=import-outside-toplevel
+    from pipelines.runners import local as local_runner
 
     config = tasks.make_config(args.corpus, args.models, **_run_settings(args))
     if args.pipeline_root:
@@ -114,7 +115,7 @@ def _cmd_run(args) -> int:
 
 
 def _write_report(workspace: str, pipeline: str, run_id: str) -> None:
-    from pipelines import report_page  # pylint: disable=import-outside-toplevel
+    from pipelines.report import page as report_page  # pylint: disable=import-outside-toplevel
     try:
         path = report_page.write(workspace, pipeline, run_id)
     except Exception as e:  # pylint: disable=broad-except
@@ -130,7 +131,7 @@ def _workspace(args) -> str:
 
 
 def _cmd_report(args) -> int:
-    from pipelines import report_page  # pylint: disable=import-outside-toplevel
+    from pipelines.report import page as report_page  # pylint: disable=import-outside-toplevel
     try:
         path = report_page.write(_workspace(args), args.pipeline, args.run, args.output)
     except LookupError as e:
@@ -141,7 +142,8 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_runs(args) -> int:
-    from pipelines import report, report_page  # pylint: disable=import-outside-toplevel
+    from pipelines.report import runs as report  # pylint: disable=import-outside-toplevel
+    from pipelines.report import page as report_page
     workspace = _workspace(args)
     name, metadata_path = report_page.find_pipeline(workspace, args.pipeline)
     try:
@@ -157,7 +159,7 @@ def _cmd_runs(args) -> int:
 
 
 def _cmd_tensorboard(args) -> int:
-    from pipelines import report_page  # pylint: disable=import-outside-toplevel
+    from pipelines.report import page as report_page  # pylint: disable=import-outside-toplevel
     name, metadata_path = report_page.find_pipeline(_workspace(args), args.pipeline)
     try:
         run, _ = report_page.read(metadata_path, name, args.run)
@@ -193,7 +195,8 @@ def _cmd_fetch(args) -> int:
 
 
 def _cmd_compile(args) -> int:
-    from pipelines import kubeflow_runner, tasks  # pylint: disable=import-outside-toplevel
+    from pipelines import tasks  # pylint: disable=import-outside-toplevel
+    from pipelines.runners import kubeflow as kubeflow_runner
 
     settings = {"epochs": args.epochs, "batch_size": args.batch_size,
                 "mixed_precision": True if args.mixed_precision else None,
@@ -228,7 +231,7 @@ def _cmd_compile(args) -> int:
 
 def _cmd_submit(args) -> int:
     import os  # pylint: disable=import-outside-toplevel
-    from pipelines import kubeflow_runner  # pylint: disable=import-outside-toplevel
+    from pipelines.runners import kubeflow as kubeflow_runner  # pylint: disable=import-outside-toplevel
 
     host = args.host or os.environ.get("KFP_HOST")
     namespace = args.namespace or os.environ.get("KFP_NAMESPACE")
@@ -450,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Runs a command; a process that used s3:// ends here (trainer.object_store)."""
+    """Runs a command; a process that used s3:// ends here (trainer.runtime.object_store)."""
     try:
         code = _main(argv)
     except BaseException as e:  # pylint: disable=broad-except

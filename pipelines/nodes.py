@@ -1,7 +1,8 @@
 """The pipeline nodes every task's factory shares: the data half (statistics, schema,
-validation, Transform), the per-model baseline (the version TF Serving serves now), the
-Trainer, the Pusher into the TF Serving repository, and the Pipeline object itself. Node
-ids come from `node_ids`, which the report uses to read runs back."""
+validation, Transform), one gated branch per model (Trainer, the served version as the
+baseline, the task's evaluator, the servability check, the Pusher into the TF Serving
+repository), and the Pipeline object itself. Node ids come from `node_ids`, which the
+report uses to read runs back."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,6 +12,7 @@ from typing import Any, Callable, Dict, List, Optional
 from tfx import v1 as tfx
 
 from components import text_example_gen, tfjob_trainer
+from components.servability_check import ServabilityCheck
 from components.serving_baseline import NEVER_CACHED_PREFIX, ServingBaseline
 from pipelines.config import PipelineConfig, local_component_beam_args
 
@@ -126,25 +128,66 @@ def for_local_run(config: PipelineConfig, pipeline: tfx.dsl.Pipeline) -> tfx.dsl
     return pipeline
 
 
-def text_data(config, data_dir: str, preprocessing_fn: str, transform_config: dict) -> List:
-    """The data half over a text corpus: [TextExampleGen, ..., Transform]."""
+def text_data(config, data_dir: str, preprocessing_fn: str) -> List:
+    """The data half over a text corpus: [TextExampleGen, ..., Transform], with the
+    config's `transform_config()` as Transform's custom_config."""
     example_gen = text_example_gen.create(data_dir, fmt=config.text_format,
                                           max_tokens=config.max_tokens_per_example)
-    return data_components(example_gen, preprocessing_fn, transform_config,
+    return data_components(example_gen, preprocessing_fn, config.transform_config(),
                            config.transform_statistics)
 
 
+def text_evaluator(config, evaluator_class) -> Callable:
+    """A `make_evaluator` for gated_branch: a text task's evaluator component
+    (`evaluator_class`) with the config's bars for the model and its token budget."""
+    def make(model: str, examples, candidate, baseline):
+        return evaluator_class(examples=examples, model=candidate, baseline_model=baseline,
+                               thresholds=config.evaluator_thresholds(model),
+                               max_eval_tokens=config.max_eval_tokens)
+    return make
+
+
 def gated_branch(config: PipelineConfig, model: str, run_fn: str, data: List,
-                 make_evaluator: Callable, trainer_resources=None) -> List:
-    """One model's [Trainer, ServingBaseline, evaluator, Pusher] over the data half `data`
-    (as data_components returns it). `make_evaluator(examples, model, baseline_model)`
-    builds the task's evaluator from those channels; the Pusher pushes what it blesses."""
+                 make_evaluator: Callable, trainer_config: Dict[str, Any],
+                 trainer_resources=None, servability_check: bool = False) -> List:
+    """One model's [Trainer, ServingBaseline, evaluator, (ServabilityCheck,) Pusher] over
+    the data half `data` (as data_components returns it).
+
+    `make_evaluator(model, examples, candidate, baseline)` builds the task's evaluator
+    from those channels; the Pusher pushes only what it blesses. With
+    `servability_check`, the model is also loaded as TF Serving would and called on eval
+    examples, and the Pusher pushes the checked copy (stamped with warm-up requests)."""
     example_gen, schema_gen, transform = data[0], data[2], data[4]
-    trainer_node = trainer(model, run_fn, schema_gen, transform,
-                           config.trainer_config(model), trainer_resources)
+    ids = node_ids(model)
+    trainer_node = trainer(model, run_fn, schema_gen, transform, trainer_config,
+                           trainer_resources)
     baseline = serving_baseline(config, model)
-    evaluator = make_evaluator(example_gen.outputs["examples"], trainer_node.outputs["model"],
-                               baseline.outputs["model"]).with_id(node_ids(model)["evaluator"])
-    push = pusher(config, model, model=trainer_node.outputs["model"],
-                  model_blessing=evaluator.outputs["blessing"])
-    return [trainer_node, baseline, evaluator, push]
+    evaluator = make_evaluator(model, example_gen.outputs["examples"],
+                               trainer_node.outputs["model"],
+                               baseline.outputs["model"]).with_id(ids["evaluator"])
+    branch = [trainer_node, baseline, evaluator]
+    if servability_check:
+        servability = ServabilityCheck(
+            model=trainer_node.outputs["model"], examples=example_gen.outputs["examples"],
+            serving_model_name=config.serving_model_name(model)).with_id(ids["servability"])
+        branch.append(servability)
+        push_inputs = {"model_blessing": evaluator.outputs["blessing"],
+                       "infra_blessing": servability.outputs["blessing"]}
+    else:
+        push_inputs = {"model": trainer_node.outputs["model"],
+                       "model_blessing": evaluator.outputs["blessing"]}
+    return branch + [pusher(config, model, **push_inputs)]
+
+
+def gated_pipeline(config: PipelineConfig, data: List, run_fn: str, make_evaluator: Callable,
+                   metadata_connection_config=None, beam_args: Optional[List[str]] = None,
+                   trainer_resources=None, trainer_config: Optional[Callable] = None,
+                   servability_check: bool = False) -> tfx.dsl.Pipeline:
+    """The data half `data`, then a gated_branch per model of the config.
+    `trainer_config(model)`: the Trainer's custom_config (default `config.trainer_config`)."""
+    make_config = trainer_config or config.trainer_config
+    components = list(data)
+    for model in config.models:
+        components += gated_branch(config, model, run_fn, data, make_evaluator,
+                                   make_config(model), trainer_resources, servability_check)
+    return pipeline(config, components, metadata_connection_config, beam_args)

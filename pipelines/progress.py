@@ -20,7 +20,7 @@ _RUNNING = re.compile(r"^Component (\S+) is running\.$")
 _FINISHED = re.compile(r"^Component (\S+) is finished\.$")
 _CACHED = re.compile(r"^A cached execution \d+ is used\.$")
 # TFX's launcher logs this bare line at ERROR when a component fails; the runner reports
-# the same failure with its cause (pipelines/local_runner.py), so the terminal skips it.
+# the same failure with its cause (pipelines/runners/local.py), so the terminal skips it.
 _EXECUTION_FAILED = re.compile(r"^Execution \d+ failed\.$")
 
 

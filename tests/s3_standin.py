@@ -7,7 +7,7 @@ from typing import Dict, Iterator, List
 
 from moto.server import ThreadedMotoServer
 
-from trainer import object_store
+from trainer.runtime import object_store
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
@@ -15,7 +15,7 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing
 class S3StandIn:
     def __init__(self, endpoint: str):
         self.endpoint = endpoint
-        # What trainer/object_store.py reads: TensorFlow's classic variables, as the
+        # What trainer/runtime/object_store.py reads: TensorFlow's classic variables, as the
         # k8s overlays set them.
         self.env: Dict[str, str] = {**CREDENTIALS, "AWS_REGION": "us-east-1",
                                     "S3_ENDPOINT": endpoint, "S3_USE_HTTPS": "0",

@@ -3,7 +3,7 @@ import json
 import os
 import re
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.paths import REPO as ROOT
 
 
 def _dockerfile():
@@ -23,7 +23,7 @@ def test_installs_the_lock_file_without_resolving():
 
 
 def test_keras2_environment_and_kfp_entrypoint():
-    from trainer import kfp_entrypoint
+    from trainer.runtime import kfp_entrypoint
 
     text = _dockerfile()
     assert "TF_USE_LEGACY_KERAS=1" in text
@@ -53,13 +53,13 @@ def test_gpu_image_installs_the_gpu_lock_and_checks_its_cuda_libraries():
     assert "pip install --no-deps -r requirements-gpu.lock" in text and "pip check" in text
     # The check runs after the project is installed (it is one of its modules).
     assert text.index("pip install --no-deps --no-build-isolation .") \
-        < text.index("RUN python -m trainer.gpu_libraries")
-    from trainer import gpu_libraries  # the module the build runs exists and has a main
+        < text.index("RUN python -m trainer.runtime.gpu_libraries")
+    from trainer.runtime import gpu_libraries  # the module the build runs exists and has a main
     assert callable(gpu_libraries.main)
 
 
 def test_gpu_image_matches_the_cpu_image_otherwise():
-    from trainer import kfp_entrypoint
+    from trainer.runtime import kfp_entrypoint
 
     text = _gpu_dockerfile()
     assert "TF_USE_LEGACY_KERAS=1" in text

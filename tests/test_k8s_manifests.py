@@ -3,7 +3,7 @@
 Core objects are validated in strict mode (unknown fields rejected) against the
 Kubernetes JSON schemas shipped with kubernetes-validate, for every version in
 KUBERNETES_VERSIONS. k8s/training holds only RBAC (the TFJobs are built at run time by
-components/tfjob.py and validated against the TFJob CRD in tests/test_tfjob.py); its Role
+components/tfjob.py and validated against the TFJob CRD in tests/components/test_tfjob.py); its Role
 is checked against the API calls the TFJob client really makes. k8s/kfp references
 remote bases (no network here): its own patch files are parsed and checked against what
 the pinned KFP release reads.
@@ -21,7 +21,7 @@ import yaml
 
 from trainer.serving import model_config as sc
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.paths import REPO
 K8S = os.path.join(REPO, "k8s")
 # Kubernetes minor versions the manifests are validated against (stated in k8s/README.md).
 KUBERNETES_VERSIONS = tuple(f"1.{minor}" for minor in range(30, 38))
@@ -37,7 +37,7 @@ STORAGE_OVERLAYS = {"overlays/gcs": "tensorflow/serving:2.16.1",
                     "overlays/s3": "tensorflow/serving:2.16.1"}
 ALL_SERVING = {**SERVING_OVERLAYS, **STORAGE_OVERLAYS}
 SIDECARS = {"overlays/s3": ["model-sync"]}
-# Not in the core schemas; TFJobs are validated against their CRD in tests/test_tfjob.py.
+# Not in the core schemas; TFJobs are validated against their CRD in tests/components/test_tfjob.py.
 CRDS = {("kubeflow.org/v1", "TFJob")}
 KFP_VERSION = "2.17.0"
 KFP_REMOTE_BASES = [
@@ -185,7 +185,7 @@ def test_renders_and_validates(rel_dir):
             expected = TRAINING_NAMESPACE if rel_dir == "training" else NAMESPACE
             assert obj["metadata"].get("namespace") == expected, f"{key} {name}"
         if key in CRDS:
-            continue  # validated against the CRD in tests/test_tfjob.py
+            continue  # validated against the CRD in tests/components/test_tfjob.py
         missing = None
         try:
             validate_core(obj)
@@ -423,8 +423,8 @@ def _container_env(docs, container):
 
 
 def test_s3_overlay_syncs_complete_versions_into_a_shared_empty_dir():
-    from pipelines import kubeflow_runner
-    from trainer import object_store
+    from pipelines.runners import kubeflow as kubeflow_runner
+    from trainer.runtime import object_store
     from trainer.serving import model_sync
 
     docs, deployment, pod, server = _serving("overlays/s3")
@@ -571,7 +571,7 @@ _S3_SECRET_REF_FIELDS = {"secretName", "accessKeyKey", "secretKeyKey"}
 
 
 def test_kfp_launcher_stores_artifacts_in_the_bundled_object_store():
-    from pipelines import kubeflow_runner
+    from pipelines.runners import kubeflow as kubeflow_runner
     patches = _kfp_patches()
     assert set(patches) == {("ConfigMap", "kfp-launcher"),
                             ("ConfigMap", "pipeline-install-config")}

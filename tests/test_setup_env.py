@@ -2,7 +2,7 @@
 import os
 import subprocess
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.paths import REPO as ROOT
 COMPILERS = ("g++", "c++")
 
 

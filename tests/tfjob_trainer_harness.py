@@ -1,5 +1,5 @@
 """Runs components.tfjob_trainer.Executor once in its own process (the step's container,
-as KFP would start it), for tests/test_tfjob_trainer.py.
+as KFP would start it), for tests/components/test_tfjob_trainer.py.
 
 usage: python tests/tfjob_trainer_harness.py ARGS_JSON
 ARGS_JSON: {"uris": {examples, transform_graph}, "custom_config": {...}}. The Kubernetes
@@ -14,7 +14,7 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from trainer import tf_env  # noqa: E402,F401
-from trainer import object_store  # noqa: E402
+from trainer.runtime import object_store  # noqa: E402
 
 
 def main() -> int:

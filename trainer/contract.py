@@ -79,7 +79,7 @@ def image_examples(images: np.ndarray, labels: Sequence[int]) -> List[bytes]:
     serialize(image_example(image, label)) for every row, built by TensorFlow's
     encode_proto outside Python's lock (the ExampleGens' writer threads then use every
     core) and ~3x faster than filling each proto from a Python list. Map entries go in
-    key order, as deterministic serialization writes them (tests/test_contract.py)."""
+    key order, as deterministic serialization writes them (tests/trainer/test_contract.py)."""
     n = len(labels)
     if n == 0:
         return []

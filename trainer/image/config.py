@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, List, Optional
 
-from trainer import records
+from trainer.config_dict import from_dict
 
 
 @dataclasses.dataclass
@@ -30,4 +30,4 @@ class TrainConfig:
 
     @classmethod
     def from_custom_config(cls, config: Dict[str, Any]) -> "TrainConfig":
-        return records.from_dict(cls, config, "Trainer custom_config")
+        return from_dict(cls, config, "Trainer custom_config")

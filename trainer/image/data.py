@@ -8,7 +8,7 @@ import tensorflow_transform as tft
 
 from trainer.image import augment as augment_lib
 from trainer.contract import IMAGE_KEY, LABEL_KEY
-from trainer.records import match_files
+from trainer.example_files import match_files
 
 _PARSE_BATCH = 1024
 

@@ -21,7 +21,7 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 
 from trainer import epoch_log, registry, schedules, strategy as strategy_lib
 from trainer.contract import KERAS_FILE, STATS_FILE
-from trainer.image import data, export
+from trainer.image import data, export, specs
 from trainer.image.config import TrainConfig
 
 
@@ -70,7 +70,7 @@ def backup_dir(fn_args: FnArgs, cfg: TrainConfig) -> str:
 
 def train(fn_args: FnArgs, extra_callbacks=()) -> tf.keras.Model:
     cfg = TrainConfig.from_custom_config(dict(fn_args.custom_config or {}))
-    spec = registry.get(cfg.model)
+    spec = registry.lookup(specs.MODELS, cfg.model)
     epochs = cfg.epochs or spec.epochs
     # Multi-worker strategies must exist before other TensorFlow work in the process.
     strategy = strategy_lib.make_strategy(cfg.mixed_precision)

@@ -17,7 +17,7 @@ import dataclasses
 import math
 from typing import Any, Dict, Mapping, Optional
 
-from trainer import records
+from trainer.config_dict import from_dict
 
 CELLS = ("lstm", "gru")
 OPTIMIZERS = ("sgd", "adam")
@@ -118,7 +118,7 @@ class LMConfig:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "LMConfig":
         """Exactly the dataclass fields; anything else is refused."""
-        return records.from_dict(cls, d, "LMConfig")
+        return from_dict(cls, d, "LMConfig")
 
 
 # ptb_word_lm.py's SmallConfig / MediumConfig / LargeConfig (max_epoch -> decay_after,

@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from trainer.contract import IDS_KEY
-from trainer.records import match_files
+from trainer.example_files import match_files
 
 _PARSE_BATCH = 1024
 

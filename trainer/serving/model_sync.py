@@ -21,7 +21,7 @@ repository's complete versions:
 - Versions are immutable (TF Serving's own assumption): one already here is not
   downloaded again.
 
-Settings come from trainer/object_store.py (endpoint, region from the environment;
+Settings come from trainer/runtime/object_store.py (endpoint, region from the environment;
 credentials read by boto3 from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY). A failed pass
 is logged and retried at the next interval; nothing local is deleted when the listing
 fails. `--once` runs one pass and exits non-zero if it failed (an initContainer, a test).
@@ -39,7 +39,7 @@ import tempfile
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from trainer import object_store
+from trainer.runtime import object_store
 from trainer.serving.model_config import (SAVED_MODEL_FILE, ServingConfigError,
                                           validate_model_name)
 

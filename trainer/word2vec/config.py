@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, Optional
 
-from trainer import records
+from trainer.config_dict import from_dict
 
 MODELS = ("skipgram", "cbow")
 # "tape": TensorFlow ops, gradients by GradientTape, under any tf.distribute strategy.
@@ -117,4 +117,4 @@ class Word2VecConfig:
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "Word2VecConfig":
-        return records.from_dict(cls, d, "word2vec config")
+        return from_dict(cls, d, "word2vec config")

@@ -29,8 +29,7 @@ import tensorflow as tf
 from trainer.epoch_log import epoch_line
 from trainer.word2vec.config import Word2VecConfig
 from trainer.word2vec.data import keep_probabilities, token_stats
-from trainer.word2vec.model import Word2VecModel
-from trainer.word2vec.train import TrainResult
+from trainer.word2vec.model import TrainResult, Word2VecModel
 
 OP_MODULE = "trainer.word2vec._fused_kernels"
 

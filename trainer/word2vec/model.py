@@ -12,6 +12,7 @@ mean, and every context word gets its full gradient (word2vec.c's update). Alter
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import List, Optional, Sequence
 
 import numpy as np
@@ -125,3 +126,15 @@ class Word2VecModel(tf.Module):
     def vectors(self) -> np.ndarray:
         """The word vectors, [V, D] (without the OOV row)."""
         return self.embeddings.numpy()[: self.vocab_size]
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """Trained vectors and what training them took."""
+    model: Word2VecModel
+    steps: int
+    examples: int  # training examples (pairs / CBOW centers) processed
+    examples_per_epoch: int
+    seconds: float  # wall time of the training loop (graph tracing included)
+    losses: List[float]  # mean loss of each loop call, in order
+    epoch_seconds: List[float]

@@ -28,7 +28,8 @@ from trainer.word2vec.config import Word2VecConfig
 from trainer.word2vec.data import id_blocks, token_stats
 from trainer.word2vec.export import export, write_projector
 from trainer.word2vec.preprocessing import read_vocabulary
-from trainer.word2vec.train import TrainResult, train as train_vectors, write_loss_curve
+from trainer.word2vec.model import TrainResult
+from trainer.word2vec.train import train as train_vectors, write_loss_curve
 
 
 def train(fn_args: FnArgs) -> TrainResult:

@@ -8,7 +8,6 @@ tf.function call.
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
 import math
 import os
 import time
@@ -20,7 +19,8 @@ import tensorflow as tf
 from trainer.epoch_log import epoch_line
 from trainer.word2vec.config import Word2VecConfig
 from trainer.word2vec.data import count_examples, training_dataset
-from trainer.word2vec.model import Word2VecModel
+from trainer.word2vec import fused
+from trainer.word2vec.model import TrainResult, Word2VecModel
 
 
 class LinearDecay(tf.keras.optimizers.schedules.LearningRateSchedule):
@@ -59,17 +59,6 @@ def loop_threads(cfg: Word2VecConfig, strategy: tf.distribute.Strategy) -> int:
     return max(1, os.cpu_count() or 1) if single else 1
 
 
-@dataclasses.dataclass
-class TrainResult:
-    model: Word2VecModel
-    steps: int
-    examples: int  # training examples (pairs / CBOW centers) processed
-    examples_per_epoch: int
-    seconds: float  # wall time of the training loop (graph tracing included)
-    losses: List[float]  # mean loss of each loop call, in order
-    epoch_seconds: List[float]
-
-
 def train(blocks_fn: Callable[[Optional[tf.distribute.InputContext]], tf.data.Dataset],
           counts: np.ndarray, cfg: Word2VecConfig,
           strategy: Optional[tf.distribute.Strategy] = None,
@@ -82,8 +71,6 @@ def train(blocks_fn: Callable[[Optional[tf.distribute.InputContext]], tf.data.Da
     training runs epochs * steps_per_epoch steps, so every replica does the same steps.
     Kernel "fused" hands the whole job to trainer/word2vec/fused.py."""
     if cfg.kernel == "fused":
-        # Imported here: fused.py builds on this module's TrainResult.
-        from trainer.word2vec import fused  # pylint: disable=import-outside-toplevel
         return fused.train(blocks_fn, counts, cfg, strategy, log)
     strategy = strategy or tf.distribute.get_strategy()
     counts = np.asarray(counts, dtype=np.int64)

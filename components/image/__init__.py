@@ -1,0 +1,1 @@
+"""The image classification task's components: its evaluation config (TFMA)."""

@@ -1,0 +1,2 @@
+"""The language-model task's components: its evaluator (perplexity against the served
+model)."""

@@ -1,0 +1,139 @@
+"""Runs a pipeline on this machine: LocalDagRunner, SQLite ML Metadata, Beam DirectRunner."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import sys
+import time
+from typing import Callable, List, Optional
+
+from tfx import v1 as tfx
+from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+
+from components import filesystem
+from components.input_errors import InputFileError
+from pipelines import console, nodes, tasks
+from pipelines.report import runs as report
+from pipelines.config import PipelineConfig, local_beam_args
+from pipelines.progress import ComponentProgress
+from trainer.runtime import object_store
+
+
+class PipelineRunError(RuntimeError):
+    """A component failed; carries the component id and the cause to report
+    (`reported_cause`): a bad input file's message is "<path>: <problem>" as it is."""
+
+    def __init__(self, component: Optional[str], cause: BaseException, log_path: str):
+        self.component = component
+        self.cause = cause
+        self.log_path = log_path
+        where = f"component {component}" if component else "pipeline"
+        what = str(cause) if isinstance(cause, InputFileError) \
+            else f"{type(cause).__name__}: {cause}"
+        super().__init__(f"{where} failed: {what}")
+
+
+class _Runner(LocalDagRunner):
+    """LocalDagRunner that never serves `nodes.never_cached` nodes from the cache (TFX
+    sets caching per pipeline only); the Kubeflow compile does the same in the IR."""
+
+    def run_with_ir(self, pipeline, run_options=None):
+        for node in pipeline.nodes:
+            if nodes.never_cached(node.pipeline_node.node_info.id):
+                node.pipeline_node.execution_options.caching_options.enable_cache = False
+        return super().run_with_ir(pipeline, run_options=run_options)
+
+
+def _chain(exc: BaseException) -> List[BaseException]:
+    """`exc` and what it was raised from or while handling, outermost first."""
+    out: List[BaseException] = []
+    while exc is not None and all(exc is not e for e in out):
+        out.append(exc)
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return out
+
+
+# How Beam re-raises a DoFn's exception it cannot rebuild with a longer message (any
+# InputFileError: it takes two arguments): RuntimeError("<module>.<Class>: <message>
+# [while running '<step>']"); from a worker process only that text may arrive.
+_BEAM_TEXT = re.compile(r"^(?P<module>[A-Za-z_][\w.]*)\.(?P<name>\w+): (?P<msg>.+?)"
+                        r"(?: \[while running '[^']*'\])*$", re.M)
+
+
+def _input_error_in_text(text: str) -> Optional[InputFileError]:
+    for m in _BEAM_TEXT.finditer(text):
+        # Only classes already imported here: the readers the pipeline itself uses.
+        cls = getattr(sys.modules.get(m.group("module")), m.group("name"), None)
+        if isinstance(cls, type) and issubclass(cls, InputFileError):
+            # The message is "<path>: <problem>"; splitting at the first ": " gives back
+            # the same text whatever the path holds.
+            path, _, problem = m.group("msg").partition(": ")
+            return cls(path, problem)
+    return None
+
+
+def reported_cause(exc: BaseException) -> BaseException:
+    """What to tell the user about a failed run: the outermost InputFileError in the
+    chain (its message names the file and the problem; the exceptions under it, e.g. a
+    UnicodeDecodeError, do not), else one that Beam passed on as text, else the innermost
+    cause."""
+    chain = _chain(exc)
+    for e in chain:
+        if isinstance(e, InputFileError):
+            return e
+    for e in chain:
+        found = _input_error_in_text(str(e))
+        if found is not None:
+            return found
+    return chain[-1]
+
+
+def _with_object_store(config: PipelineConfig) -> PipelineConfig:
+    """For s3:// locations: loads TensorFlow's S3 plugin in this process (the executors
+    run here), refuses buckets that cannot be reached before anything runs, and adds
+    the Beam args Beam's own S3 client needs (endpoint, region; keys stay in the
+    environment). gs:// needs none of this: TensorFlow and Beam read it as they are."""
+    s3_uris = [u for u in (config.pipeline_root, config.serving_root, config.data_dir)
+               if object_store.is_s3(u)]
+    if not s3_uris:
+        return config
+    settings = object_store.enable_s3()
+    for uri in s3_uris:
+        object_store.check_bucket(uri, settings)
+    extra = [a for a in settings.beam_args() if a not in config.beam_args]
+    return dataclasses.replace(config, beam_args=list(config.beam_args) + extra)
+
+
+def run_pipeline(config: PipelineConfig, echo: Callable[[str], None] = print
+                 ) -> report.RunReport:
+    """Runs the pipeline of `config`'s task, printing one line per component, and returns
+    what ML Metadata recorded about the run."""
+    task = tasks.of_config(config)
+    config.check()
+    config = _with_object_store(config)
+    data_dir = config.resolve_data_dir()
+    for d in (config.pipeline_root, os.path.dirname(config.metadata_path),
+              config.serving_root, os.path.join(config.workspace, "logs")):
+        if filesystem.is_local(d):  # object stores have no folders to create
+            os.makedirs(d, exist_ok=True)
+    connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(
+        config.metadata_path)
+    pipeline = nodes.for_local_run(config, task.create_pipeline(
+        config, data_dir, connection, beam_args=local_beam_args(config)))
+    log_path = os.path.join(config.workspace, "logs",
+                            f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}.log")
+    echo(f"pipeline {config.name}: data {data_dir}")
+    echo(f"  models {', '.join(config.models)}; full log {log_path}")
+    console.log_to(log_path)  # library chatter, when a quiet console is active
+    with ComponentProgress(log_path, echo, console.terminal_level()) as progress:
+        try:
+            _Runner().run(pipeline)
+        except Exception as e:  # pylint: disable=broad-except
+            raise PipelineRunError(progress.current, reported_cause(e), log_path) from e
+    return report.latest_run(config.metadata_path, config.name, list(config.models),
+                             task.read_metrics)
+
+
+def format_summary(config: PipelineConfig, result: report.RunReport) -> str:
+    return report.format_summary(result, tasks.of_config(config).describe_metrics)

@@ -1,0 +1,169 @@
+"""components/tfjob_trainer.py: the Trainer step that fans out to a TFJob.
+
+End to end, the executor runs in its own process (the step's container) against the
+stand-in Kubernetes API of tests/k8s_standin.py, which also stands in for the Training
+Operator: it starts the submitted job's workers as local processes with the container's
+command, environment (Secret references resolved) and the operator's TF_CONFIG; the data
+and the model live on moto's S3 server on 127.0.0.1. The step succeeds with the chief's
+model as its Model artifact, or fails when the job fails; either way the job is deleted.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from tfx import v1 as tfx
+from tfx.types import standard_artifacts
+
+from components import tfjob, tfjob_trainer
+from tests import k8s_standin
+from tests import tfjob_fixtures as fx
+from tests.s3_standin import CREDENTIALS, s3_server
+
+from tests.paths import REPO as ROOT
+HARNESS = os.path.join(ROOT, "tests", "tfjob_trainer_harness.py")
+SECRETS = {"s3-keys": {"accesskey": CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                       "secretkey": CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}}
+SETTINGS = {"image": "registry.example.com/tfx-classics:v1", "workers": 2,
+            "poll_seconds": 1.0, "timeout_seconds": 1200,
+            "secret_env": {"AWS_ACCESS_KEY_ID": ["s3-keys", "accesskey"],
+                           "AWS_SECRET_ACCESS_KEY": ["s3-keys", "secretkey"]}}
+
+
+@pytest.fixture(scope="module")
+def s3_data(tmp_path_factory):
+    with s3_server() as s3:
+        s3.bucket(fx.BUCKET)
+        uris = fx.upload_transform_outputs(s3, str(tmp_path_factory.mktemp("xf")))
+        yield s3, uris
+
+
+def _run_step(s3, uris, custom_config, tmp_path):
+    # The workers get the store's address from the step, their keys only from the Secret.
+    worker_env = {k: v for k, v in s3.process_env().items() if k not in CREDENTIALS}
+    api = k8s_standin.StandIn(operate=True, secrets=SECRETS, base_env=worker_env,
+                              workdir=str(tmp_path))
+    try:
+        env = dict(s3.process_env(), PYTHONPATH=ROOT,
+                   KUBECONFIG=api.kubeconfig(str(tmp_path / "kubeconfig")))
+        env.pop("KUBERNETES_SERVICE_HOST", None)
+        step = subprocess.run([sys.executable, HARNESS, json.dumps(
+            {"uris": uris, "custom_config": custom_config})], cwd=ROOT, env=env,
+            capture_output=True, text=True, timeout=1500)
+        names = [b["metadata"]["name"] for b in api.created]
+        codes = {n: api.replica_codes(n) for n in names}
+        logs = {n: api.replica_logs(n) for n in names}
+        return step, api, codes, logs
+    finally:
+        api.close()
+
+
+def _tail(step):
+    return f"exit {step.returncode}\n{step.stdout[-3000:]}\n{step.stderr[-6000:]}"
+
+
+@pytest.mark.e2e
+def test_step_trains_on_two_workers_and_outputs_the_chiefs_model(s3_data, tmp_path):
+    s3, uris = s3_data
+    step, api, codes, logs = _run_step(
+        s3, uris, fx.softmax_config(tfjob=SETTINGS), tmp_path)
+    assert step.returncode == 0, _tail(step)
+    assert f"MODEL {fx.MODEL_URI}" in step.stdout
+    (body,) = api.created
+    k8s_standin.validate_tfjob(body)
+    name = body["metadata"]["name"]
+    assert name.startswith("trainer-softmax-")
+    # The job succeeds with worker 0 (the default success policy); deleting it stops
+    # worker 1 if it was still writing its scratch export.
+    assert codes[name][0] == 0 and codes[name][1] in (0, -9), logs[name]
+    # The step followed the job and deleted it; nothing is left running.
+    assert api.deleted == [name] and not api.jobs
+    assert "TFJob pipelines/" + name + ": Succeeded" in step.stderr
+    assert f"[{name}-worker-0]" in step.stderr  # worker 0's lines reached the step's log
+    # The chief wrote the step's outputs on S3; worker 1 exported only to scratch.
+    keys = s3.keys(fx.MODEL_URI + "/")
+    assert "root/Trainer.softmax/model/7/Format-Serving/saved_model.pb" in keys
+    stats = json.loads(s3.client.get_object(
+        Bucket=fx.BUCKET, Key="root/Trainer.softmax/model_run/7/training_stats.json")
+        ["Body"].read())
+    assert stats["strategy"] == "MultiWorkerMirroredStrategy" and stats["replicas"] == 2
+    # The TFJob settings never reached the run_fn, which refuses unknown keys.
+    container = body["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]
+    assert container["command"] + container["args"][:-1] == \
+        ["python", "-m", "trainer.runtime.tfjob_worker", "--invocation"]
+    invocation = json.loads(container["args"][-1])
+    assert "tfjob" not in json.loads(invocation["exec_properties"]["custom_config"])
+    env = {e["name"]: e for e in container["env"]}
+    assert env["S3_ENDPOINT"]["value"] == s3.endpoint
+    assert "value" not in env["AWS_SECRET_ACCESS_KEY"]
+
+
+@pytest.mark.e2e
+def test_a_failing_job_fails_the_step_and_is_deleted(s3_data, tmp_path):
+    s3, uris = s3_data
+    # An unknown model: every worker exits 1, a permanent failure (restartPolicy ExitCode).
+    step, api, codes, logs = _run_step(
+        s3, uris, fx.softmax_config(model="no_such_model", tfjob=SETTINGS), tmp_path)
+    assert step.returncode == 1, _tail(step)
+    (name,) = codes
+    # The first permanent failure fails the job; deleting it stops the other worker.
+    assert any(c is not None and 0 < c < 128 for c in codes[name]), logs[name]
+    assert all(c is not None and (0 < c < 128 or c == -9) for c in codes[name]), codes
+    assert "TFJobFailed" in step.stderr and "has failed because" in step.stderr
+    assert "no_such_model" in step.stderr  # the failed worker's log reached the step's log
+    assert api.deleted == [name] and not api.jobs
+
+
+def test_settings_are_removed_from_the_run_fns_custom_config():
+    props = {"custom_config": json.dumps({"model": "cnn", "tfjob": {"image": "i:1"}}),
+             "run_fn": "trainer.image.run.run_fn"}
+    stripped, settings = tfjob_trainer.split_custom_config(props)
+    assert json.loads(stripped["custom_config"]) == {"model": "cnn"}
+    assert settings.image == "i:1" and settings.workers == 2
+    assert props["custom_config"] != stripped["custom_config"]  # the input is untouched
+    with pytest.raises(ValueError, match="no 'tfjob' settings"):
+        tfjob_trainer.split_custom_config({"custom_config": json.dumps({"model": "cnn"})})
+
+
+def test_local_paths_are_refused_before_anything_is_submitted(tmp_path, monkeypatch):
+    api = k8s_standin.StandIn()
+    monkeypatch.setenv("KUBECONFIG", api.kubeconfig(str(tmp_path / "kubeconfig")))
+    try:
+        uris = {"examples": str(tmp_path / "examples"), "transform_graph": str(tmp_path / "g")}
+        inputs, outputs, props = fx.trainer_invocation(
+            uris, fx.softmax_config(tfjob=SETTINGS))
+        with pytest.raises(ValueError, match="cannot see local paths"):
+            tfjob_trainer.Executor().Do(inputs, outputs, props)
+        assert api.requests == []
+    finally:
+        api.close()
+
+
+def _channels():
+    examples = tfx.dsl.Channel(type=standard_artifacts.Examples)
+    graph = tfx.dsl.Channel(type=standard_artifacts.TransformGraph)
+    return examples, graph
+
+
+def test_the_component_is_the_stock_trainer_with_the_tfjob_executor():
+    examples, graph = _channels()
+    trainer = tfjob_trainer.Trainer(run_fn="trainer.image.run.run_fn", examples=examples,
+                                    transform_graph=graph,
+                                    custom_config={"model": "cnn", "tfjob": SETTINGS})
+    assert isinstance(trainer, tfx.components.Trainer)
+    assert trainer.executor_spec.executor_class is tfjob_trainer.Executor
+    assert set(trainer.outputs) == {"model", "model_run"}
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        tfjob_trainer.Trainer(run_fn="trainer.image.run.run_fn", examples=examples,
+                              custom_config={"tfjob": {**SETTINGS, "workers": 0}})
+    with pytest.raises(ValueError, match="needs 'tfjob'"):
+        tfjob_trainer.Trainer(run_fn="trainer.image.run.run_fn", examples=examples,
+                              custom_config={"model": "cnn"})
+
+
+def test_step_names_follow_the_node_or_the_model():
+    assert tfjob_trainer._step_name(None, {"model": "cnn"}) == "Trainer.cnn"
+    assert tfjob_trainer._step_name(None, {}) == "Trainer"
+    assert tfjob.job_name(tfjob_trainer._step_name(None, {"model": "cnn"}),
+                          fx.MODEL_RUN_URI).startswith("trainer-cnn-")

@@ -1,0 +1,112 @@
+"""End to end: LSTM and GRU language models through the text pipeline with LocalDagRunner,
+on a small PTB-format corpus: trained, gated by perplexity, pushed, served."""
+import glob
+import math
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from components import datasets, text_corpora
+from pipelines import tasks
+from pipelines.runners import local as local_runner
+from trainer.contract import KERAS_FILE
+from trainer.lm.preprocessing import EOS_ID, UNK_ID
+
+pytestmark = pytest.mark.e2e
+
+
+def ptb_folder(root, n_lines=600, words_per_line=12):
+    """Real article text from the embedded excerpt, as PTB's train/valid/test line files."""
+    tokens = []
+    for chunk in text_corpora.read_corpus(datasets.embedded_wiki(str(root / "cache"))):
+        tokens += chunk.tokens
+        if len(tokens) >= n_lines * words_per_line:
+            break
+    lines = [" ".join(tokens[i:i + words_per_line])
+             for i in range(0, n_lines * words_per_line, words_per_line)]
+    folder = root / "ptb"
+    folder.mkdir()
+    cut1, cut2 = int(len(lines) * 0.8), int(len(lines) * 0.9)
+    for name, part in (("ptb.train.txt", lines[:cut1]), ("ptb.valid.txt", lines[cut1:cut2]),
+                       ("ptb.test.txt", lines[cut2:])):
+        (folder / name).write_text("\n".join(part) + "\n")
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return ptb_folder(tmp_path_factory.mktemp("lm"))
+
+
+def run(corpus, workspace, models, **settings):
+    # The registry's ceiling is for the embedded corpus and its 10,000 words; here the
+    # bar is the uniform model over the 500 words.
+    settings.setdefault("max_perplexity", 500.0)
+    config = tasks.make_config("text", models, data_dir=corpus, workspace=workspace,
+                               epochs=1, vocab_size=500, max_eval_tokens=5000, **settings)
+    return config, local_runner.run_pipeline(config, echo=lambda _: None)
+
+
+def versions(config, model):
+    return sorted(os.listdir(os.path.join(config.serving_root, f"text_{model}")))
+
+
+def test_lstm_and_gru_are_trained_gated_and_pushed(corpus, tmp_path):
+    config, result = run(corpus, str(tmp_path / "ws"), ["lstm", "gru"])
+    states = {n.node_id: n.state for n in result.nodes.values()}
+    assert all(s == "COMPLETE" for s in states.values()), states
+    summary = local_runner.format_summary(config, result)
+    for m in result.models:
+        assert m.blessed and m.pushed_path, m
+        ppl = m.metrics["perplexity"]
+        # One epoch on ~6,000 tokens: far better than uniform over the 500 words, and a
+        # finite whole-split figure.
+        assert math.isfinite(ppl) and 1.0 < ppl < 500, ppl
+        assert f"eval perplexity {ppl:.1f}" in summary
+        served = tf.saved_model.load(m.pushed_path)
+        assert {"serving_default", "next_words"} <= set(served.signatures)
+
+        # The served scoring agrees with the trained Keras model, token by token.
+        keras_model = tf.keras.models.load_model(
+            glob.glob(os.path.join(str(tmp_path / "ws"), "pipelines", config.name,
+                                   f"Trainer.{m.model}", "model_run", "*", KERAS_FILE))[0],
+            compile=False)
+        words = [w.decode() for w in served.words.numpy()]
+        sentence = words[5:12]
+        ids = [EOS_ID] + [words.index(w) for w in sentence] + [EOS_ID]
+        expected = keras_log_prob(keras_model, ids)
+        got = served.signatures["serving_default"](sentences=tf.constant([" ".join(sentence)]))
+        np.testing.assert_allclose(got["log_prob"].numpy()[0], expected, rtol=1e-4, atol=1e-3)
+        assert got["perplexity"].numpy()[0] == pytest.approx(
+            math.exp(-expected / (len(sentence) + 1)), rel=1e-3)
+        nxt = served.signatures["next_words"](prefix=tf.constant([" ".join(sentence[:3])]),
+                                              k=tf.constant(5))
+        probs = nxt["probabilities"].numpy()[0]
+        assert nxt["words"].shape == (1, 5) and np.all(np.diff(probs) <= 1e-7)
+        assert served.signatures["serving_default"](
+            sentences=tf.constant(["qqqqzz"]))["log_prob"].shape == (1,)
+
+
+def keras_log_prob(keras_model, ids):
+    """Sum of log P(ids[t+1] | ids[:t+1]) under the trained model (saved in its
+    stateless form: every call starts from a zero state)."""
+    logits = keras_model(tf.constant([ids[:-1]]), training=False)
+    logp = tf.nn.log_softmax(tf.cast(logits, tf.float64), axis=-1).numpy()[0]
+    return float(sum(logp[t, ids[t + 1]] for t in range(len(ids) - 1)))
+
+
+def test_the_perplexity_gate_refuses_and_nothing_is_pushed(corpus, tmp_path):
+    ws = str(tmp_path / "ws")
+    config, first = run(corpus, ws, ["lstm"])
+    assert first.models[0].blessed
+    before = versions(config, "lstm")
+    # A ceiling no one-epoch model reaches: refused, and the served version stays.
+    config, second = run(corpus, ws, ["lstm"], max_perplexity=1.5)
+    m = second.models[0]
+    assert m.blessed is False and m.pushed_path is None
+    assert versions(config, "lstm") == before
+    # The served model was the baseline of the refused run.
+    assert "baseline_perplexity" in m.metrics
+    assert UNK_ID == 0 and EOS_ID == 1  # the vocabulary layout the test's ids assume

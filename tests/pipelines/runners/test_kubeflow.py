@@ -1,0 +1,467 @@
+"""Kubeflow V2 compilation: parse the IR with kfp-pipeline-spec (and the kubernetes
+platform spec with kfp-kubernetes) and check what open-source KFP and its pods get."""
+import json
+
+import pytest
+from google.protobuf import json_format
+from kfp.kubernetes import kubernetes_executor_config_pb2
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+from pipelines import cli
+from pipelines.runners import kfp_compat
+from pipelines.runners import kubeflow as kubeflow_runner
+from pipelines.image.config import ImagePipelineConfig
+from trainer.runtime import kfp_entrypoint
+
+IMAGE = "registry.example.com/tfx-classics:1.2.3"
+BEAM = ["--runner=FlinkRunner", "--flink_master=flink-jobmanager:8081",
+        "--environment_type=EXTERNAL", "--environment_config=localhost:50000"]
+ENDPOINT = "http://seaweedfs.kubeflow:9000"
+SECRET = "mlpipeline-minio-artifact"
+STORE = ["--object-store-endpoint", ENDPOINT, "--object-store-secret", SECRET]
+
+
+@pytest.fixture(autouse=True)
+def store_out_of_reach(monkeypatch):
+    """One compiles away from the cluster, whose object store is out of reach from here.
+    Stand-in: remote paths look absent to the readers' filesystem layer, so nothing loads
+    TensorFlow's S3 plugin in this process (it would abort the process at exit)."""
+    from components import filesystem
+    for name in ("isdir", "exists"):
+        real = getattr(filesystem, name)
+        monkeypatch.setattr(filesystem, name,
+                            lambda p, real=real: real(p) if filesystem.is_local(p) else False)
+
+
+def _load(path):
+    spec, platform = kfp_compat.read_ir(path)
+    parsed = pipeline_spec_pb2.PipelineSpec()
+    json_format.ParseDict(spec, parsed, ignore_unknown_fields=False)
+    platform_pb = pipeline_spec_pb2.PlatformSpec()
+    json_format.ParseDict(platform, platform_pb, ignore_unknown_fields=False)
+    return parsed, platform_pb
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    out = tmp_path_factory.mktemp("kfp")
+    settings = kubeflow_runner.KubeflowSettings(
+        image=IMAGE, gpu_count=2, trainer_memory_gb=32, beam_args=list(BEAM),
+        object_store_endpoint=ENDPOINT, object_store_secret=SECRET)
+    config = ImagePipelineConfig(corpus="mnist", models=["softmax", "cnn"], epochs=3)
+    with pytest.MonkeyPatch.context() as patch:
+        from components import filesystem
+        real = filesystem.isdir
+        patch.setattr(filesystem, "isdir", lambda p: real(p) if filesystem.is_local(p)
+                      else False)
+        paths = kubeflow_runner.compile_pipelines(config, settings,
+                                                  "s3://mlpipeline/data/mnist", str(out))
+    assert len(paths) == 1
+    return _load(paths[0])
+
+
+def _executors(spec):
+    return json_format.MessageToDict(spec.deployment_spec)["executors"]
+
+
+def test_one_pipeline_per_corpus_with_every_model_off_one_transform(compiled):
+    spec, _ = compiled
+    assert spec.pipeline_info.name == "classics-mnist"
+    tasks = set(spec.root.dag.tasks)
+    shared = {"MnistExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform"}
+    per_model = {f"{node}.{m}" for m in ("softmax", "cnn") for node in
+                 ("Trainer", "ServingBaseline", "Evaluator", "ServabilityCheck", "Pusher")}
+    assert tasks == shared | per_model
+    for model in ("softmax", "cnn"):
+        trainer = spec.root.dag.tasks[f"Trainer.{model}"]
+        assert trainer.inputs.artifacts["examples"].task_output_artifact.producer_task \
+            == "Transform"
+        evaluator = spec.root.dag.tasks[f"Evaluator.{model}"].inputs.artifacts
+        assert evaluator["baseline_model"].task_output_artifact.producer_task \
+            == f"ServingBaseline.{model}"
+        assert evaluator["model"].task_output_artifact.producer_task == f"Trainer.{model}"
+
+
+def test_only_container_executors_and_no_resolver(compiled):
+    spec, _ = compiled
+    kinds = set(kfp_compat.executor_kinds(json_format.MessageToDict(spec)).values())
+    assert kinds == {"container"}
+    assert not any("resolver" in t.lower() for t in spec.root.dag.tasks)
+
+
+def test_serving_baseline_reads_the_served_repository_uncached(compiled):
+    spec, _ = compiled
+    task = spec.root.dag.tasks["ServingBaseline.cnn"]
+    assert task.inputs.parameters["serving_model_dir"].runtime_value.constant \
+        .string_value == "s3://mlpipeline/serving/mnist_cnn"
+    assert not task.caching_options.enable_cache
+    assert spec.root.dag.tasks["Trainer.cnn"].caching_options.enable_cache
+
+
+def test_every_container_uses_the_pipeline_image_and_entrypoint(compiled):
+    spec, _ = compiled
+    containers = [e["container"] for e in _executors(spec).values()]
+    assert containers and all(c["image"] == IMAGE for c in containers)
+    assert all(c["command"] == kfp_entrypoint.COMMAND for c in containers)
+    hooks = [c["lifecycle"]["preCacheCheck"] for c in containers if "lifecycle" in c]
+    assert hooks and all(h["command"] == kfp_entrypoint.DRIVER_COMMAND for h in hooks)
+
+
+def test_ingestion_is_never_served_from_the_cache_on_open_source_kfp(compiled):
+    """The backend never runs TFX's ExampleGen driver, so its cache key would not see
+    new files at the same URI."""
+    spec, _ = compiled
+    assert not spec.root.dag.tasks["MnistExampleGen"].caching_options.enable_cache
+    assert spec.root.dag.tasks["Transform"].caching_options.enable_cache
+
+
+def test_parameters_use_schema_2_1_constants(compiled):
+    """The open-source driver reads runtimeValue.constant; schema 2.0's constantValue
+    would reach the executors as nothing."""
+    spec, _ = compiled
+    assert spec.schema_version == "2.1.0"
+    text = json.dumps(json_format.MessageToDict(spec))
+    assert "constantValue" not in text and '"type": "STRING"' not in text
+    params = spec.root.dag.tasks["Trainer.cnn"].inputs.parameters
+    custom = json.loads(params["custom_config"].runtime_value.constant.string_value)
+    assert custom["model"] == "cnn" and custom["epochs"] == 3
+    assert params["run_fn"].runtime_value.constant.string_value == "trainer.image.run.run_fn"
+
+
+def test_trainer_requests_gpus_by_kubernetes_resource_name(compiled):
+    spec, _ = compiled
+    trainer = _executors(spec)["Trainer.cnn_executor"]["container"]
+    assert trainer["resources"]["accelerator"] == {"type": "nvidia.com/gpu", "count": "2"}
+    assert trainer["resources"]["memoryLimit"] == 32.0
+    others = [e["container"] for k, e in _executors(spec).items()
+              if not k.startswith("Trainer.")]
+    assert all("accelerator" not in c.get("resources", {}) for c in others)
+
+
+def test_every_task_gets_the_object_store_endpoint_and_the_secrets_keys(compiled):
+    spec, platform = compiled
+    labels = set(_executors(spec))
+    for label, body in _executors(spec).items():
+        env = {e["name"]: e["value"] for e in body["container"]["env"]}
+        assert env["S3_ENDPOINT"] == ENDPOINT and env["AWS_ENDPOINT_URL_S3"] == ENDPOINT
+        assert env["S3_USE_HTTPS"] == "0" and env["AWS_REGION"] == "us-east-1", label
+        assert not any("SECRET" in name or "ACCESS_KEY" in name for name in env)
+    executors = platform.platforms["kubernetes"].deployment_spec.executors
+    assert set(executors) == labels
+    for label in labels:
+        config = kubernetes_executor_config_pb2.KubernetesExecutorConfig()
+        json_format.ParseDict(json_format.MessageToDict(executors[label]), config)
+        (secret,) = config.secret_as_env
+        assert secret.secret_name == SECRET
+        assert {(k.secret_key, k.env_var) for k in secret.key_to_env} == {
+            ("accesskey", "AWS_ACCESS_KEY_ID"), ("secretkey", "AWS_SECRET_ACCESS_KEY")}
+
+
+def test_pipeline_root_is_in_the_package(compiled):
+    spec, _ = compiled
+    assert spec.default_pipeline_root == "s3://mlpipeline/v2/artifacts"
+
+
+def test_beam_components_get_the_runner_and_the_s3_endpoint(compiled):
+    spec, _ = compiled
+    executors = _executors(spec)
+    for name in ["StatisticsGen_executor", "Transform_executor", "Evaluator.cnn_executor"]:
+        args = executors[name]["container"]["args"]
+        assert all(a in args for a in BEAM), name
+        assert f"--s3_endpoint_url={ENDPOINT}" in args
+        assert not any(a.startswith("--direct_running_mode") for a in args)
+        assert not any("secret" in a.lower() for a in args)
+
+
+def test_pusher_writes_to_the_serving_repository(compiled):
+    spec, _ = compiled
+    task = spec.root.dag.tasks["Pusher.cnn"]
+    dest = json.loads(task.inputs.parameters["push_destination"].runtime_value.constant
+                      .string_value)
+    assert dest["filesystem"]["base_directory"] == "s3://mlpipeline/serving/mnist_cnn"
+    assert set(task.inputs.artifacts) == {"model_blessing", "infra_blessing"}
+
+
+def test_a_resolver_ir_is_refused(tmp_path):
+    """What TFX compiles for a LatestBlessedModel Resolver: open-source KFP's Argo
+    compiler refuses it ('resolver executors not implemented'), so compile does too."""
+    spec = {"deploymentSpec": {"executors": {
+        "Trainer_executor": {"container": {"image": IMAGE}},
+        "LatestBlessed-model-resolver_executor": {"resolver": {"outputArtifactQueries": {}}},
+        "Import_executor": {"importer": {"artifactUri": {"constant": "gs://b/x"}}}}}}
+    with pytest.raises(kfp_compat.InadmissibleIR,
+                       match=r"LatestBlessed-model-resolver_executor \(resolver\)"):
+        kfp_compat.check_admissible(spec, "p.yaml")
+    del spec["deploymentSpec"]["executors"]["LatestBlessed-model-resolver_executor"]
+    kfp_compat.check_admissible(spec, "p.yaml")  # container + importer pass
+
+
+def test_compile_refuses_a_pipeline_with_a_resolver_and_writes_nothing(
+        tmp_path, capsys, monkeypatch):
+    """The baseline the project used before: a LatestBlessedModel Resolver."""
+    from tfx import v1 as tfx
+    from tfx.types import standard_artifacts
+    from pipelines import nodes
+
+    def latest_blessed(config, model):
+        return tfx.dsl.Resolver(
+            strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+            model=tfx.dsl.Channel(type=standard_artifacts.Model),
+            model_blessing=tfx.dsl.Channel(type=standard_artifacts.ModelBlessing),
+        ).with_id(f"LatestBlessed.{model}")
+
+    monkeypatch.setattr(nodes, "serving_baseline", latest_blessed)
+    rc = cli.main(["compile", "mnist", "--models", "softmax", "--output-dir",
+                   str(tmp_path)] + STORE)
+    err = capsys.readouterr().err
+    assert rc == 2 and "resolver executors not implemented" in err, err
+    assert "LatestBlessed.softmax" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_compile_cpu_only(tmp_path, capsys):
+    rc = cli.main(["compile", "mnist", "--models", "softmax", "--gpus", "0",
+                   "--output-dir", str(tmp_path)] + STORE)
+    assert rc == 0, capsys.readouterr().err
+    assert "classics-mnist.yaml" in capsys.readouterr().out
+    spec, _ = _load(str(tmp_path / "classics-mnist.yaml"))
+    trainer = _executors(spec)["Trainer.softmax_executor"]["container"]
+    assert "accelerator" not in trainer["resources"]
+    task = spec.root.dag.tasks["MnistExampleGen"]
+    assert task.inputs.parameters["input_base"].runtime_value.constant.string_value \
+        == "s3://mlpipeline/data/mnist"
+
+
+@pytest.mark.parametrize("extra,problem", [
+    (["--pipeline-root", "/workspace/pipelines"], "pipeline root '/workspace/pipelines'"),
+    (["--serving-root", "/models"], "serving root '/models'"),
+    (["--data", "/data/mnist"], "data '/data/mnist'"),
+    (["--pipeline-root", "minio://mlpipeline/v2"], "s3:// or gs://"),
+    (["--gpu-type", "NVIDIA_TESLA_T4"], "Kubernetes resource name"),
+    (["--object-store-endpoint", ENDPOINT], "--object-store-secret"),
+    (["--object-store-endpoint", "seaweedfs:9000/x", "--object-store-secret", SECRET],
+     "expected http"),
+    (["--target", "vertex", "--pipeline-root", "gs://b/p", "--serving-root", "gs://b/s",
+      "--data", "gs://b/d", "--gpu-type", "nvidia.com/gpu"], "Vertex AI wants"),
+    (["--target", "vertex"], "vertex needs a gs:// URI"),
+    (["--target", "vertex", "--pipeline-root", "gs://b/p", "--serving-root", "gs://b/s",
+      "--data", "gs://b/d"] + STORE, "need --target kfp"),
+])
+def test_cli_compile_refuses_what_the_target_cannot_run(tmp_path, capsys, extra, problem):
+    rc = cli.main(["compile", "mnist", "--output-dir", str(tmp_path)] + extra)
+    err = capsys.readouterr().err
+    assert rc == 2 and problem in err, err
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_vertex_target_keeps_vertex_accelerators_and_no_platform_spec(tmp_path, capsys):
+    rc = cli.main(["compile", "mnist", "--models", "cnn", "--target", "vertex",
+                   "--pipeline-root", "gs://b/root", "--serving-root", "gs://b/serving",
+                   "--data", "gs://b/data/mnist", "--output-dir", str(tmp_path)])
+    assert rc == 0, capsys.readouterr().err
+    spec, platform = _load(str(tmp_path / "classics-mnist.yaml"))
+    trainer = _executors(spec)["Trainer.cnn_executor"]["container"]
+    assert trainer["resources"]["accelerator"]["type"] == "NVIDIA_TESLA_T4"
+    # No object-store variables on Vertex; only the GPU requirement (trainer/strategy.py).
+    assert not platform.platforms
+    assert trainer["env"] == [{"name": "CLASSICS_REQUIRE_GPUS", "value": "1"}]
+    assert spec.root.dag.tasks["MnistExampleGen"].caching_options.enable_cache  # driver runs
+    assert spec.default_pipeline_root == "gs://b/root"
+
+
+class _FakeClient:
+    calls = []
+
+    def __init__(self, host=None, namespace=None):
+        self.calls.append(("init", host, namespace))
+
+    def create_run_from_pipeline_package(self, path, **kwargs):
+        self.calls.append(("run", path, kwargs))
+        return type("Run", (), {"run_id": "r-1"})()
+
+
+def test_submit_uses_the_kfp_client_and_the_compiled_pipeline_root(tmp_path):
+    pkg = tmp_path / "p.yaml"
+    kfp_compat.write_ir(str(pkg), {"pipelineInfo": {"name": "p"},
+                                   "defaultPipelineRoot": "s3://bucket/root"})
+    _FakeClient.calls.clear()
+    run = kubeflow_runner.submit(str(pkg), "http://kfp.example:8888", "team-a", "exp",
+                                 client_factory=_FakeClient)
+    assert run.run_id == "r-1"
+    assert _FakeClient.calls[0] == ("init", "http://kfp.example:8888", "team-a")
+    assert _FakeClient.calls[1][2]["experiment_name"] == "exp"
+    # The open-source backend reads the run's root, not the spec's default.
+    assert _FakeClient.calls[1][2]["pipeline_root"] == "s3://bucket/root"
+    kubeflow_runner.submit(str(pkg), "h", None, "exp", client_factory=_FakeClient,
+                           pipeline_root="s3://other/root")
+    assert _FakeClient.calls[-1][2]["pipeline_root"] == "s3://other/root"
+
+
+def test_submit_without_endpoint_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("KFP_HOST", raising=False)
+    assert cli.main(["submit", str(tmp_path / "x.yaml")]) == 2
+    assert "KFP_HOST" in capsys.readouterr().err
+
+
+def _compile_folder_from_s3(tmp_path, argv):
+    """A folder corpus is listed when compiling (its classes and splits): compile against
+    class folders uploaded to an S3 server on 127.0.0.1 (tests/s3_standin.py). In a child
+    process, which ends through trainer.runtime.object_store.exit_process as the CLI must once
+    TensorFlow's S3 plugin is loaded."""
+    import subprocess
+    import sys
+    from tests.image_fixtures import write_png_folder
+    from tests.s3_standin import s3_server
+
+    with s3_server() as s3:
+        s3.bucket("mlpipeline")
+        s3.upload_dir(write_png_folder(str(tmp_path / "pets"), ["cat", "dog", "emu"], 2),
+                      "s3://mlpipeline/data/folder")
+        code = ("import sys; from pipelines import cli; from trainer.runtime import object_store; "
+                f"sys.exit(object_store.exit_process(cli.main({argv!r})))")
+        done = subprocess.run([sys.executable, "-c", code], env=s3.process_env(),
+                              capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.mark.parametrize("corpus,models,extra", [
+    ("mnist", "softmax,cnn", []),
+    ("cifar10", "resnet20,nin", []),
+    ("folder", "nin,softmax", []),
+    ("text", "skipgram,cbow", ["--text-format", "wikipedia"]),
+    ("text", "lstm,gru", ["--text-format", "ptb"]),
+])
+def test_every_pipeline_compiles_to_what_open_source_kfp_admits(
+        tmp_path, capsys, monkeypatch, corpus, models, extra):
+    """Every corpus's pipeline, all models in one IR, holds only container and importer
+    executors: open-source KFP's Argo compiler refuses every other kind
+    (kubeflow/pipelines backend/src/v2/compiler/argocompiler/dag.go, `case
+    *pipelinespec.PipelineDeploymentConfig_ExecutorSpec_Resolver: return nil,
+    fmt.Errorf("resolver executors not implemented")`, at 2.0.5, 2.5.0 and 2.17.0)."""
+    argv = ["compile", corpus, "--models", models, "--image", IMAGE,
+            "--output-dir", str(tmp_path / "out")] + STORE + extra
+    if corpus == "folder":
+        _compile_folder_from_s3(tmp_path, argv)
+    else:
+        rc = cli.main(argv)
+        assert rc == 0, capsys.readouterr().err
+    path = tmp_path / "out" / f"classics-{corpus}.yaml"
+    spec, platform = _load(str(path))
+    kinds = {label: next(iter(body)) for label, body in _executors(spec).items()}
+    assert set(kinds.values()) <= set(kfp_compat.ADMISSIBLE_EXECUTORS), kinds
+    kfp_compat.check_admissible(kfp_compat.read_ir(str(path))[0])
+    tasks = set(spec.root.dag.tasks)
+    assert "Transform" in tasks
+    for model in models.split(","):
+        assert {f"Trainer.{model}", f"ServingBaseline.{model}", f"Evaluator.{model}",
+                f"Pusher.{model}"} <= tasks
+        trainer = _executors(spec)[f"Trainer.{model}_executor"]["container"]
+        assert trainer["image"] == IMAGE
+        assert trainer["resources"]["accelerator"] == {"type": "nvidia.com/gpu", "count": "1"}
+        dest = json.loads(spec.root.dag.tasks[f"Pusher.{model}"].inputs
+                          .parameters["push_destination"].runtime_value.constant.string_value)
+        assert dest["filesystem"]["base_directory"] == \
+            f"s3://mlpipeline/serving/{corpus}_{model}"
+    assert set(platform.platforms["kubernetes"].deployment_spec.executors) == set(kinds)
+    if corpus == "folder":
+        custom = json.loads(spec.root.dag.tasks["Trainer.nin"].inputs.parameters[
+            "custom_config"].runtime_value.constant.string_value)
+        assert custom["num_classes"] == 3
+
+
+def test_mixed_precision_reaches_the_trainer(tmp_path):
+    assert cli.main(["compile", "mnist", "--models", "cnn", "--mixed-precision",
+                     "--output-dir", str(tmp_path)] + STORE) == 0
+    spec, _ = kfp_compat.read_ir(str(tmp_path / "classics-mnist.yaml"))
+    params = spec["root"]["dag"]["tasks"]["Trainer.cnn"]["inputs"]["parameters"]
+    custom = json.loads(params["custom_config"]["runtimeValue"]["constant"])
+    assert custom["mixed_precision"] is True
+
+
+# ------------------------------------------------------------ multi-worker Trainers
+
+def test_workers_compile_to_the_tfjob_trainer_and_one_pod_trainers_require_their_gpus(
+        tmp_path, monkeypatch):
+    import dataclasses
+    from components import tfjob, tfjob_trainer
+    from trainer.image import specs
+    from trainer.strategy import REQUIRE_GPUS_ENV
+    # Per model, from the registry: cnn trains on 3 workers with 2 GPUs each; softmax
+    # stays one pod.
+    monkeypatch.setitem(specs.MODELS, "cnn", dataclasses.replace(
+        specs.MODELS["cnn"], workers=3, gpus_per_worker=2))
+    config = ImagePipelineConfig(corpus="mnist", models=["softmax", "cnn"], epochs=2)
+    settings = kubeflow_runner.KubeflowSettings(
+        image=IMAGE, gpu_count=1, trainer_cpu=8, trainer_memory_gb=30,
+        object_store_endpoint=ENDPOINT, object_store_secret=SECRET, tfjob_timeout_hours=2)
+    kubeflow_runner.compile_pipelines(config, settings, "s3://mlpipeline/data/mnist",
+                                      str(tmp_path))
+    spec, _ = kfp_compat.read_ir(str(tmp_path / "classics-mnist.yaml"))
+    json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
+    executors = spec["deploymentSpec"]["executors"]
+    launcher = executors["Trainer.cnn_executor"]["container"]
+    assert f"{tfjob_trainer.__name__}.Executor" in " ".join(launcher["args"])
+    assert "accelerator" not in launcher["resources"]  # the step only submits and waits
+    assert launcher["resources"]["cpuLimit"] == 1.0
+    assert REQUIRE_GPUS_ENV not in {e["name"] for e in launcher["env"]}
+    single = executors["Trainer.softmax_executor"]["container"]
+    assert "components.tfjob_trainer" not in " ".join(single["args"])
+    assert {"name": REQUIRE_GPUS_ENV, "value": "1"} in single["env"]
+    params = spec["root"]["dag"]["tasks"]["Trainer.cnn"]["inputs"]["parameters"]
+    custom = json.loads(params["custom_config"]["runtimeValue"]["constant"])
+    job = tfjob.TFJobSettings.from_dict(custom.pop(tfjob_trainer.TFJOB_KEY))
+    assert custom["model"] == "cnn"
+    assert (job.image, job.workers, job.gpus_per_worker, job.gpu_resource) == \
+        (IMAGE, 3, 2, "nvidia.com/gpu")
+    assert (job.cpu, job.memory_gb, job.timeout_seconds) == (8, 30, 7200)
+    # The workers get the store's keys from the same Secret as every task, by reference.
+    assert job.secret_env == {"AWS_ACCESS_KEY_ID": [SECRET, "accesskey"],
+                              "AWS_SECRET_ACCESS_KEY": [SECRET, "secretkey"]}
+
+
+def test_cli_workers_flags_reach_every_trainer(tmp_path, capsys):
+    from components import tfjob_trainer
+    rc = cli.main(["compile", "mnist", "--models", "softmax", "--workers", "2",
+                   "--gpus-per-worker", "0", "--keep-tfjob", "--tfjob-namespace", "train",
+                   "--output-dir", str(tmp_path)] + STORE)
+    assert rc == 0, capsys.readouterr().err
+    spec, _ = kfp_compat.read_ir(str(tmp_path / "classics-mnist.yaml"))
+    params = spec["root"]["dag"]["tasks"]["Trainer.softmax"]["inputs"]["parameters"]
+    job = json.loads(params["custom_config"]["runtimeValue"]["constant"])[
+        tfjob_trainer.TFJOB_KEY]
+    assert (job["workers"], job["gpus_per_worker"], job["keep_job"], job["namespace"]) == \
+        (2, 0, True, "train")
+
+
+@pytest.mark.parametrize("extra,problem", [
+    (["--workers", "2", "--target", "vertex", "--pipeline-root", "gs://b/p",
+      "--serving-root", "gs://b/s", "--data", "gs://b/d"], "Training Operator"),
+    (["--workers", "2", "--gpus-per-worker", "-1"], "GPUs per worker must be 0 or more"),
+])
+def test_cli_refuses_workers_it_cannot_run(tmp_path, capsys, extra, problem):
+    rc = cli.main(["compile", "mnist", "--models", "softmax", "--output-dir",
+                   str(tmp_path)] + extra)
+    err = capsys.readouterr().err
+    assert rc == 2 and problem in err, err
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(SystemExit) as e:  # refused by the argument parser itself
+        cli.main(["compile", "mnist", "--workers", "0", "--output-dir", str(tmp_path)])
+    assert e.value.code == 2 and "--workers: must be at least 1" in capsys.readouterr().err
+
+
+def test_cli_word2vec_kernel_reaches_the_trainers_and_fused_refuses_workers(tmp_path, capsys):
+    rc = cli.main(["compile", "text", "--word2vec-kernel", "fused",
+                   "--output-dir", str(tmp_path / "one")] + STORE)
+    assert rc == 0, capsys.readouterr().err
+    (ir,) = (tmp_path / "one").iterdir()
+    spec, _ = kfp_compat.read_ir(str(ir))
+    for model in ("skipgram", "cbow"):
+        params = spec["root"]["dag"]["tasks"][f"Trainer.{model}"]["inputs"]["parameters"]
+        custom = json.loads(params["custom_config"]["runtimeValue"]["constant"])
+        assert custom["kernel"] == "fused"
+    # The fused kernel updates one copy of the vectors: no TFJob of several workers.
+    rc = cli.main(["compile", "text", "--word2vec-kernel", "fused", "--workers", "2",
+                   "--output-dir", str(tmp_path / "two")] + STORE)
+    err = capsys.readouterr().err
+    assert rc == 2 and "word2vec kernel 'fused' trains on one machine" in err, err
+    assert not (tmp_path / "two").exists() or not list((tmp_path / "two").iterdir())
