@@ -17,20 +17,15 @@ Outputs: `evaluation` (ModelEvaluation; `lm_scores.json`) and `blessing` (ModelB
 """
 from __future__ import annotations
 
-import json
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
-import absl.logging
 import numpy as np
 import tensorflow as tf
 from tfx import types
-from tfx.dsl.components.base import base_component, base_executor, executor_spec
-from tfx.types import artifact_utils, standard_artifacts
+from tfx.dsl.components.base import executor_spec
 from tfx.types.component_spec import ExecutionParameter
-from tfx.utils import path_utils
 
 from components import evaluator_io
-from components.serving_baseline import usable_baseline
 from trainer.lm import data as lm_data
 from trainer.lm import evaluation as lm_eval
 from trainer.lm.export import load_vocabulary
@@ -42,13 +37,8 @@ DEFAULT_THRESHOLDS: Dict[str, Optional[float]] = {"max_perplexity": None,
 
 
 def thresholds_with_defaults(thresholds: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    out = dict(DEFAULT_THRESHOLDS)
-    unknown = set(thresholds or {}) - set(out)
-    if unknown:
-        raise ValueError(f"LanguageModelEvaluator: unknown thresholds {sorted(unknown)}; "
-                         f"known: {sorted(out)}")
-    out.update(thresholds or {})
-    return out
+    return evaluator_io.thresholds_with_defaults(DEFAULT_THRESHOLDS, thresholds,
+                                                 "LanguageModelEvaluator")
 
 
 def token_stream(token_blocks: List[tf.RaggedTensor], words: List[str]) -> np.ndarray:
@@ -78,44 +68,25 @@ def score_model(export_dir: str, token_blocks: List[tf.RaggedTensor], rows: int,
             "vocab_size": len(words)}
 
 
-class Executor(base_executor.BaseExecutor):
-    """Scores the candidate (and the baseline), writes the scores and the blessing."""
+class Executor(evaluator_io.ScoringExecutor):
+    """Perplexity of the candidate (and the baseline) on the eval split; the blessing."""
+    NAME = "LanguageModelEvaluator"
+    SCORES_FILE = SCORES_FILE
+    DEFAULT_THRESHOLDS = DEFAULT_THRESHOLDS
 
-    def Do(self, input_dict: Dict[str, List[types.Artifact]],
-           output_dict: Dict[str, List[types.Artifact]],
-           exec_properties: Dict[str, Any]) -> None:
-        thresholds = thresholds_with_defaults(json.loads(exec_properties.get("thresholds")
-                                                         or "{}"))
-        rows = int(exec_properties.get("eval_rows") or 10)
-        num_steps = int(exec_properties.get("eval_num_steps") or 35)
-        examples = artifact_utils.get_single_instance(input_dict["examples"])
-        split = exec_properties.get("eval_split") or "eval"
-        blocks = evaluator_io.raw_token_blocks(
-            evaluator_io.split_pattern(examples, split),
-            max_tokens=exec_properties.get("max_eval_tokens"))
-        model = artifact_utils.get_single_instance(input_dict["model"])
-        candidate = score_model(path_utils.serving_model_path(model.uri), blocks, rows,
-                                num_steps)
-        baseline_art = usable_baseline(input_dict.get("baseline_model"))
-        baseline = None
-        if baseline_art is not None:
-            baseline = score_model(path_utils.serving_model_path(baseline_art.uri), blocks,
-                                   rows, num_steps)
+    def settings(self, exec_properties: Dict[str, Any]) -> Tuple[int, int]:
+        return (int(exec_properties.get("eval_rows") or 10),
+                int(exec_properties.get("eval_num_steps") or 35))
+
+    def score(self, export_dir: str, blocks: List[tf.RaggedTensor],
+              settings: Tuple[int, int]) -> Dict[str, Any]:
+        return score_model(export_dir, blocks, *settings)
+
+    def decide(self, candidate, baseline, thresholds) -> Tuple[bool, str]:
         blessed, reasons = lm_eval.decide(
             candidate["perplexity"], baseline["perplexity"] if baseline else None,
             thresholds["max_perplexity"], thresholds["max_increase"])
-        message = ("blessed: " if blessed else "not blessed: ") + "; ".join(reasons)
-        absl.logging.info("LanguageModelEvaluator: %s; candidate %s; baseline %s", message,
-                          json.dumps(candidate), json.dumps(baseline))
-        evaluation = artifact_utils.get_single_instance(output_dict["evaluation"])
-        evaluator_io.write_scores(evaluation, SCORES_FILE, {
-            "candidate": candidate, "baseline": baseline, "thresholds": thresholds,
-            "blessed": blessed, "message": message, "eval_split": split,
-            "model_uri": model.uri,
-            "baseline_uri": baseline_art.uri if baseline_art is not None else None})
-        evaluator_io.write_blessing(
-            artifact_utils.get_single_instance(output_dict["blessing"]), model,
-            baseline_art, blessed, message)
+        return blessed, ("blessed: " if blessed else "not blessed: ") + "; ".join(reasons)
 
 
 def read_scores(evaluation_uri: str) -> Dict[str, Any]:
@@ -132,7 +103,7 @@ class LanguageModelEvaluatorSpec(types.ComponentSpec):
     OUTPUTS = evaluator_io.OUTPUTS
 
 
-class LanguageModelEvaluator(base_component.BaseComponent):
+class LanguageModelEvaluator(evaluator_io.TaskEvaluator):
     """Perplexity gate for language models (see the module docstring)."""
 
     SPEC_CLASS = LanguageModelEvaluatorSpec
@@ -143,11 +114,5 @@ class LanguageModelEvaluator(base_component.BaseComponent):
                  thresholds: Optional[Dict[str, Any]] = None, eval_split: str = "eval",
                  max_eval_tokens: Optional[int] = None, eval_rows: int = 10,
                  eval_num_steps: int = 35):
-        spec = LanguageModelEvaluatorSpec(
-            examples=examples, model=model, baseline_model=baseline_model,
-            thresholds=json.dumps(thresholds_with_defaults(thresholds)),
-            eval_split=eval_split, max_eval_tokens=max_eval_tokens, eval_rows=eval_rows,
-            eval_num_steps=eval_num_steps,
-            evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
-            blessing=types.Channel(type=standard_artifacts.ModelBlessing))
-        super().__init__(spec=spec)
+        super().__init__(examples, model, baseline_model, thresholds, eval_split,
+                         max_eval_tokens, eval_rows=eval_rows, eval_num_steps=eval_num_steps)

@@ -24,21 +24,16 @@ the BLESSED / NOT_BLESSED file and the custom properties TFX's Evaluator sets:
 """
 from __future__ import annotations
 
-import json
 import math
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
-import absl.logging
 import numpy as np
 import tensorflow as tf
 from tfx import types
-from tfx.dsl.components.base import base_component, base_executor, executor_spec
-from tfx.types import artifact_utils, standard_artifacts
+from tfx.dsl.components.base import executor_spec
 from tfx.types.component_spec import ExecutionParameter
-from tfx.utils import path_utils
 
 from components import evaluator_io
-from components.serving_baseline import usable_baseline
 from trainer.contract import EMBED_SIGNATURE
 from trainer.word2vec import evaluation as word_eval
 from trainer.word2vec.export import LoadedModel
@@ -56,13 +51,8 @@ DEFAULT_THRESHOLDS: Dict[str, Optional[float]] = {
 
 
 def thresholds_with_defaults(thresholds: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    out = dict(DEFAULT_THRESHOLDS)
-    unknown = set(thresholds or {}) - set(out)
-    if unknown:
-        raise ValueError(f"Word2VecEvaluator: unknown thresholds {sorted(unknown)}; known: "
-                         f"{sorted(out)}")
-    out.update(thresholds or {})
-    return out
+    return evaluator_io.thresholds_with_defaults(DEFAULT_THRESHOLDS, thresholds,
+                                                 "Word2VecEvaluator")
 
 
 def score_model(loaded: LoadedModel, token_blocks: List[tf.RaggedTensor],
@@ -133,51 +123,29 @@ def read_metrics(evaluation_uri: str) -> Dict[str, Any]:
     return evaluator_io.read_scores(evaluation_uri, METRICS_FILE)
 
 
-class Executor(base_executor.BaseExecutor):
+class Executor(evaluator_io.ScoringExecutor):
     """Scores candidate (and baseline) word vectors, writes metrics and the blessing."""
+    NAME = "Word2VecEvaluator"
+    SCORES_FILE = METRICS_FILE
+    DEFAULT_THRESHOLDS = DEFAULT_THRESHOLDS
 
-    def Do(self, input_dict: Dict[str, List[types.Artifact]],
-           output_dict: Dict[str, List[types.Artifact]],
-           exec_properties: Dict[str, Any]) -> None:
-        thresholds = thresholds_with_defaults(json.loads(exec_properties.get("thresholds")
-                                                         or "{}"))
-        pairs = word_eval.load_word_pairs(exec_properties.get("word_pairs_path")
-                                          or word_eval.ws353_path())
-        questions = word_eval.load_analogies(exec_properties.get("analogies_path")
-                                             or word_eval.analogies_path())
-        examples = artifact_utils.get_single_instance(input_dict["examples"])
-        split = exec_properties.get("eval_split") or "eval"
-        blocks = evaluator_io.raw_token_blocks(
-            evaluator_io.split_pattern(examples, split),
-            max_tokens=exec_properties.get("max_eval_tokens"))
-        model = artifact_utils.get_single_instance(input_dict["model"])
-        candidate = score_model(LoadedModel(path_utils.serving_model_path(model.uri)),
-                                blocks, pairs, questions)
-        baseline_art = usable_baseline(input_dict.get("baseline_model"))
-        baseline = None
-        if baseline_art is not None:
-            baseline = score_model(
-                LoadedModel(path_utils.serving_model_path(baseline_art.uri)), blocks, pairs,
-                questions)
+    def settings(self, exec_properties: Dict[str, Any]):
+        return (word_eval.load_word_pairs(exec_properties.get("word_pairs_path")
+                                          or word_eval.ws353_path()),
+                word_eval.load_analogies(exec_properties.get("analogies_path")
+                                         or word_eval.analogies_path()))
+
+    def score(self, export_dir: str, blocks: List[tf.RaggedTensor], settings):
+        pairs, questions = settings
+        return score_model(LoadedModel(export_dir), blocks, pairs, questions)
+
+    def decide(self, candidate, baseline, thresholds) -> Tuple[bool, str]:
         failures = decide(candidate, baseline, thresholds)
-        blessed = not failures
-        if blessed:
-            message = ("blessed: all thresholds met" +
-                       (" and no regression against the blessed baseline" if baseline
-                        else " (no model in service to compare with)"))
-        else:
-            message = "not blessed: " + "; ".join(failures)
-        absl.logging.info("Word2VecEvaluator: %s; candidate %s; baseline %s", message,
-                          json.dumps(candidate), json.dumps(baseline))
-
-        report = {"candidate": candidate, "baseline": baseline, "thresholds": thresholds,
-                  "blessed": blessed, "message": message, "eval_split": split,
-                  "model_uri": model.uri,
-                  "baseline_uri": baseline_art.uri if baseline_art is not None else None}
-        evaluator_io.write_scores(artifact_utils.get_single_instance(output_dict["evaluation"]),
-                                  METRICS_FILE, report)
-        evaluator_io.write_blessing(artifact_utils.get_single_instance(output_dict["blessing"]),
-                                    model, baseline_art, blessed, message)
+        if failures:
+            return False, "not blessed: " + "; ".join(failures)
+        return True, ("blessed: all thresholds met" +
+                      (" and no regression against the blessed baseline" if baseline
+                       else " (no model in service to compare with)"))
 
 
 class Word2VecEvaluatorSpec(types.ComponentSpec):
@@ -190,7 +158,7 @@ class Word2VecEvaluatorSpec(types.ComponentSpec):
     OUTPUTS = evaluator_io.OUTPUTS
 
 
-class Word2VecEvaluator(base_component.BaseComponent):
+class Word2VecEvaluator(evaluator_io.TaskEvaluator):
     """Custom evaluator for word vectors (see the module docstring)."""
 
     SPEC_CLASS = Word2VecEvaluatorSpec
@@ -202,11 +170,6 @@ class Word2VecEvaluator(base_component.BaseComponent):
                  max_eval_tokens: Optional[int] = None,
                  word_pairs_path: Optional[str] = None,
                  analogies_path: Optional[str] = None):
-        spec = Word2VecEvaluatorSpec(
-            examples=examples, model=model, baseline_model=baseline_model,
-            thresholds=json.dumps(thresholds_with_defaults(thresholds)),
-            eval_split=eval_split, max_eval_tokens=max_eval_tokens,
-            word_pairs_path=word_pairs_path, analogies_path=analogies_path,
-            evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
-            blessing=types.Channel(type=standard_artifacts.ModelBlessing))
-        super().__init__(spec=spec)
+        super().__init__(examples, model, baseline_model, thresholds, eval_split,
+                         max_eval_tokens, word_pairs_path=word_pairs_path,
+                         analogies_path=analogies_path)

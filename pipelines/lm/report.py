@@ -29,15 +29,7 @@ TOP_K = 5
 
 _DETAILS = ("perplexity", "cross_entropy", "eval_tokens", "eval_unk_rate", "vocab_size")
 
-_FRAGMENT = """
-<h4>Scores</h4>
-<table class="grid"><tr><th>score</th><th>candidate</th>
-{% if baseline %}<th>baseline</th>{% endif %}</tr>
-{% for name, cand, base in details %}<tr><td>{{ name }}</td><td>{{ cand }}</td>
-{% if baseline %}<td>{{ base }}</td>{% endif %}</tr>{% endfor %}</table>
-{% for fig in figures %}<figure><img src="{{ fig.data_uri }}" alt="{{ fig.title }}">
-<figcaption>{{ fig.title }}</figcaption></figure>{% endfor %}
-<h4>Next words (candidate model)</h4>
+_FRAGMENT = report_kit.SCORES_FRAGMENT + """<h4>Next words (candidate model)</h4>
 {% if continuations %}
 <table class="grid"><tr><th>prefix</th><th>most likely next words</th></tr>
 {% for prefix, words in continuations %}<tr><td>{{ prefix }}</td><td>
@@ -94,8 +86,7 @@ def section(run: RunReport, model: ModelResult) -> TaskSection:
         {name: [s["perplexity"]] for name, s in (("candidate", candidate),
                                                  ("baseline", baseline)) if s},
         "perplexity")]
-    details = [(key, report_kit.fmt(candidate.get(key)),
-                report_kit.fmt(baseline.get(key)) if baseline else "") for key in _DETAILS]
+    details = report_kit.score_rows(candidate, baseline, _DETAILS)
     samples = continuations(model.model_uri) if model.model_uri else []
     html = report_kit.render(_FRAGMENT, baseline=baseline is not None, details=details,
                              figures=figures, continuations=samples)

@@ -68,6 +68,26 @@ def fmt(value, digits: int = 4) -> str:
     return str(value)
 
 
+# A text task's section starts with its scores (candidate, and baseline when there was
+# one) and its figures; `score_rows` fills `details`.
+SCORES_FRAGMENT = """
+<h4>Scores</h4>
+<table class="grid"><tr><th>score</th><th>candidate</th>
+{% if baseline %}<th>baseline</th>{% endif %}</tr>
+{% for name, cand, base in details %}<tr><td>{{ name }}</td><td>{{ cand }}</td>
+{% if baseline %}<td>{{ base }}</td>{% endif %}</tr>{% endfor %}</table>
+{% for fig in figures %}<figure><img src="{{ fig.data_uri }}" alt="{{ fig.title }}">
+<figcaption>{{ fig.title }}</figcaption></figure>{% endfor %}
+"""
+
+
+def score_rows(candidate: Dict, baseline: Optional[Dict],
+               keys: Sequence[str]) -> List[Tuple[str, str, str]]:
+    """(score, candidate's, baseline's or "") rows of SCORES_FRAGMENT's table."""
+    return [(key, fmt(candidate.get(key)), fmt(baseline.get(key)) if baseline else "")
+            for key in keys]
+
+
 def _png(fig: MplFigure, title: str) -> Figure:
     FigureCanvasAgg(fig)
     buf = io.BytesIO()

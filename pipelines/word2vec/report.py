@@ -36,15 +36,7 @@ _CHECKS = (  # (threshold key, metric, how the bar reads)
 _DETAILS = ("ws353_pairs", "ws353_oov_rate", "analogy_questions", "analogy_coverage",
             "heldout_examples", "eval_tokens", "eval_oov_rate", "vocab_size")
 
-_FRAGMENT = """
-<h4>Scores</h4>
-<table class="grid"><tr><th>score</th><th>candidate</th>
-{% if baseline %}<th>baseline</th>{% endif %}</tr>
-{% for name, cand, base in details %}<tr><td>{{ name }}</td><td>{{ cand }}</td>
-{% if baseline %}<td>{{ base }}</td>{% endif %}</tr>{% endfor %}</table>
-{% for fig in figures %}<figure><img src="{{ fig.data_uri }}" alt="{{ fig.title }}">
-<figcaption>{{ fig.title }}</figcaption></figure>{% endfor %}
-<h4>Nearest neighbours (cosine, candidate model)</h4>
+_FRAGMENT = report_kit.SCORES_FRAGMENT + """<h4>Nearest neighbours (cosine, candidate model)</h4>
 {% if neighbours %}
 <table class="grid"><tr><th>word</th><th>neighbours</th></tr>
 {% for word, near in neighbours %}<tr><td>{{ word }}</td><td>
@@ -111,9 +103,8 @@ def section(run: RunReport, model: ModelResult) -> TaskSection:
         {name: [s.get("ws353_spearman") or 0.0, s.get("analogy_accuracy") or 0.0]
          for name, s in (("candidate", candidate), ("baseline", baseline)) if s},
         "score")]
-    details = [(key, report_kit.fmt(candidate.get(key)),
-                report_kit.fmt(baseline.get(key)) if baseline else "")
-               for key in ("ws353_spearman", "analogy_accuracy", "heldout_loss") + _DETAILS]
+    details = report_kit.score_rows(
+        candidate, baseline, ("ws353_spearman", "analogy_accuracy", "heldout_loss") + _DETAILS)
     neighbours = nearest_neighbours(model.model_uri) if model.model_uri else []
     html = report_kit.render(_FRAGMENT, baseline=baseline is not None, details=details,
                              figures=figures, neighbours=neighbours)

@@ -16,18 +16,15 @@ every worker must make the same calls), the others into a temporary folder they 
 """
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import tempfile
 
 import absl.logging
 import tensorflow as tf
 import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from trainer import strategy as strategy_lib
-from trainer.contract import KERAS_FILE, STATS_FILE
+from trainer import outputs, strategy as strategy_lib
+from trainer.contract import KERAS_FILE
 from trainer.lm import config as config_lib, data, export, model as model_lib, preprocessing
 from trainer.lm import train as train_lib
 
@@ -45,11 +42,7 @@ def train(fn_args: FnArgs) -> train_lib.TrainResult:
     absl.logging.info("LM Trainer: vocabulary %d (%s), train %d ids, eval %d ids",
                       len(words), vocab_file, train_ids.size, eval_ids.size)
 
-    chief = strategy_lib.is_chief()
-    scratch = None if chief else tempfile.mkdtemp(prefix="worker-export-")
-    run_dir = fn_args.model_run_dir if chief else os.path.join(scratch, "run")
-    export_dir = fn_args.serving_model_dir if chief else os.path.join(scratch, "export")
-    try:
+    with outputs.replica_outputs(fn_args) as (run_dir, export_dir):
         result = train_lib.train(train_ids, eval_ids, len(words), cfg, strategy,
                                  log_dir=os.path.join(run_dir, LOGS_DIR))
         export.export(result.model, cfg, words, export_dir)
@@ -58,19 +51,11 @@ def train(fn_args: FnArgs) -> train_lib.TrainResult:
         tf.io.gfile.makedirs(run_dir)
         model_lib.copy_weights(result.model, model_lib.build(
             len(words), cfg, stateful=False)).save(os.path.join(run_dir, KERAS_FILE))
-        stats = {**result.stats(), "task": strategy_lib.task_name(),
-                 "train_ids": int(train_ids.size), "eval_ids": int(eval_ids.size),
-                 "unk_rate_train": float((train_ids == preprocessing.UNK_ID).mean()),
-                 "unk_rate_eval": float((eval_ids == preprocessing.UNK_ID).mean())}
-        if chief:
-            tf.io.gfile.makedirs(fn_args.model_run_dir)
-            with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, STATS_FILE),
-                                   "w") as f:
-                json.dump(stats, f, indent=2)
-    finally:
-        if scratch:
-            shutil.rmtree(scratch, ignore_errors=True)
-    absl.logging.info("LM training stats: %s", json.dumps(stats))
+    outputs.write_stats(fn_args, {
+        **result.stats(), "task": strategy_lib.task_name(),
+        "train_ids": int(train_ids.size), "eval_ids": int(eval_ids.size),
+        "unk_rate_train": float((train_ids == preprocessing.UNK_ID).mean()),
+        "unk_rate_eval": float((eval_ids == preprocessing.UNK_ID).mean())})
     return result
 
 

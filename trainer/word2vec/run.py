@@ -10,10 +10,7 @@ TensorBoard (`model_run_dir/logs/train`), from the chief only.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import shutil
-import tempfile
 from typing import Optional
 
 import absl.logging
@@ -21,14 +18,13 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from trainer import strategy as strategy_lib
-from trainer.contract import STATS_FILE
+from trainer import outputs, strategy as strategy_lib
 from trainer.word2vec import evaluation
 from trainer.word2vec.config import Word2VecConfig
 from trainer.word2vec.data import id_blocks, token_stats
 from trainer.word2vec.export import export, write_projector
-from trainer.word2vec.preprocessing import read_vocabulary
 from trainer.word2vec.model import TrainResult
+from trainer.word2vec.preprocessing import read_vocabulary
 from trainer.word2vec.train import train as train_vectors, write_loss_curve
 
 
@@ -58,14 +54,10 @@ def train(fn_args: FnArgs) -> TrainResult:
         result.model, id_blocks(fn_args.eval_files, cfg.sequences_per_block, False),
         counts, cfg)
 
-    if strategy_lib.is_chief():
-        export(result.model, cfg, vocab_file, words, counts, fn_args.serving_model_dir)
-        write_projector(result.model.vectors(), words, fn_args.model_run_dir)
-        write_loss_curve(result, cfg.epochs, os.path.join(fn_args.model_run_dir, "logs"))
-    else:
-        tmp = tempfile.mkdtemp(prefix="worker-export-")
-        export(result.model, cfg, vocab_file, words, counts, tmp)
-        shutil.rmtree(tmp, ignore_errors=True)
+    with outputs.replica_outputs(fn_args) as (run_dir, export_dir):
+        export(result.model, cfg, vocab_file, words, counts, export_dir)
+        write_projector(result.model.vectors(), words, run_dir)
+        write_loss_curve(result, cfg.epochs, os.path.join(run_dir, "logs"))
 
     stats = {
         "model": cfg.model, "strategy": strategy_lib.describe(strategy),
@@ -82,11 +74,7 @@ def train(fn_args: FnArgs) -> TrainResult:
         "final_train_loss": result.losses[-1], **heldout,
         "config": dataclasses.asdict(cfg),
     }
-    if strategy_lib.is_chief():  # every worker measured; only the chief's figures are kept
-        tf.io.gfile.makedirs(fn_args.model_run_dir)
-        with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, STATS_FILE), "w") as f:
-            json.dump(stats, f, indent=2)
-    absl.logging.info("Training stats: %s", json.dumps(stats))
+    outputs.write_stats(fn_args, stats)
     return result
 
 

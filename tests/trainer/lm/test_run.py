@@ -10,6 +10,7 @@ from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from tests import transformed_fixtures
+from trainer import outputs
 from trainer.contract import KERAS_FILE, STATS_FILE, TOKENS_KEY
 from trainer.lm import export, preprocessing, run
 
@@ -90,8 +91,8 @@ def test_non_chief_exports_to_a_temporary_folder(transformed, tmp_path, monkeypa
         made.append(real_mkdtemp(*a, **k))
         return made[-1]
 
-    monkeypatch.setattr(run.strategy_lib, "is_chief", lambda *a: False)
-    monkeypatch.setattr(run.tempfile, "mkdtemp", mkdtemp)
+    monkeypatch.setattr(outputs.strategy, "is_chief", lambda *a: False)
+    monkeypatch.setattr(outputs.tempfile, "mkdtemp", mkdtemp)
     args = fn_args(transformed, str(tmp_path),
                    {**CONFIG, "hidden_size": 8, "epochs": 1})
     run.run_fn(args)
