@@ -156,7 +156,7 @@ def test_the_terminal_gets_one_message_and_the_log_the_traceback(tmp_path):
 def test_literal_choice_lists_match_the_registries():
     from pipelines import tasks
     from pipelines.image.corpora import IMAGE_CORPORA
-    assert cli.RUN_CORPUS_NAMES == tasks.corpora()
+    assert all(corpus in cli.CORPUS_HELP for corpus in tasks.corpora())
     assert set(IMAGE_CORPORA) == set(tasks.TASKS["image"].corpora)
     assert sorted(cli.DATASET_NAMES) == sorted(datasets.DATASETS)
     from pipelines.config import BEAM_MODES
@@ -252,3 +252,12 @@ def test_report_runs_and_tensorboard_without_runs_name_the_folder(tmp_path, caps
         err = capsys.readouterr().err
         assert f"{tmp_path}/metadata: no pipeline runs here" in err, command
     assert os.listdir(tmp_path) == []  # nothing written
+
+
+@pytest.mark.parametrize("command", ["run", "compile"])
+def test_an_unknown_corpus_is_refused_with_the_task_tables_list(command, capsys):
+    from pipelines import tasks  # pylint: disable=import-outside-toplevel
+    assert cli.main([command, "mnst"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown corpus 'mnst'" in err and ", ".join(tasks.corpora()) in err
+    assert "Traceback" not in err

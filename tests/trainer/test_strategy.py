@@ -40,7 +40,12 @@ def test_a_malformed_request_is_refused(raw):
 def test_the_strategy_is_logged_with_its_devices(monkeypatch, caplog):
     monkeypatch.delenv(strategy.REQUIRE_GPUS_ENV, raising=False)
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    with caplog.at_level(logging.INFO):
+    # The line goes through absl's logger: whatever earlier tests or libraries did to it
+    # (its level, propagation, disabling), this test sets what it needs.
+    absl_logger = logging.getLogger("absl")
+    monkeypatch.setattr(absl_logger, "propagate", True)
+    monkeypatch.setattr(absl_logger, "disabled", False)
+    with caplog.at_level(logging.INFO), caplog.at_level(logging.INFO, logger="absl"):
         chosen = strategy.make_strategy()
     assert strategy.describe(chosen) == "DefaultStrategy"
     line = next(r.getMessage() for r in caplog.records if "replica(s) in sync" in r.getMessage())

@@ -35,13 +35,14 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from trainer.contract import SERVING_DEFAULT
 from trainer.lm import model as model_lib
 from trainer.lm.config import LMConfig
 from trainer.lm.evaluation import token_nll
 from trainer.lm.preprocessing import EOS, EOS_ID, UNK, UNK_ID
 from trainer.serving import warmup
 
-SCORE_SIGNATURE = "serving_default"
+SCORE_SIGNATURE = SERVING_DEFAULT  # scores token windows
 NEXT_WORDS_SIGNATURE = "next_words"
 CONFIG_FILE = "lm.json"
 VOCAB_ASSET = "lm_words.txt"

@@ -13,8 +13,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-IMAGES_SIGNATURE = "serving_images"
-EXAMPLES_SIGNATURE = "serving_default"
+from trainer.contract import SERVING_DEFAULT, SERVING_IMAGES
 
 
 class ServingError(RuntimeError):
@@ -52,10 +51,10 @@ def predict_rest(url: str, model: str, images: np.ndarray | None = None,
     import base64  # pylint: disable=import-outside-toplevel
 
     if images is not None:
-        body = {"signature_name": IMAGES_SIGNATURE, "instances": images.tolist()}
+        body = {"signature_name": SERVING_IMAGES, "instances": images.tolist()}
     else:
         # Binary strings travel as {"b64": ...} in TF Serving's JSON API.
-        body = {"signature_name": EXAMPLES_SIGNATURE,
+        body = {"signature_name": SERVING_DEFAULT,
                 "instances": [{"b64": base64.b64encode(e).decode()} for e in examples or []]}
     req = urllib.request.Request(f"{url.rstrip('/')}/v1/models/{model}:predict",
                                  data=json.dumps(body).encode(),
@@ -99,10 +98,10 @@ def predict_grpc(target: str, model: str, images: np.ndarray | None = None,
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model
     if images is not None:
-        request.model_spec.signature_name = IMAGES_SIGNATURE
+        request.model_spec.signature_name = SERVING_IMAGES
         request.inputs["images"].CopyFrom(tf.make_tensor_proto(images, dtype=tf.uint8))
     else:
-        request.model_spec.signature_name = EXAMPLES_SIGNATURE
+        request.model_spec.signature_name = SERVING_DEFAULT
         request.inputs["examples"].CopyFrom(
             tf.make_tensor_proto(list(examples or []), dtype=tf.string))
     with grpc.insecure_channel(target) as channel:
