@@ -3,8 +3,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CLASSICS := $(VENV)/bin/classics
 PYTEST_ARGS ?=
+# Two test processes (pytest-xdist), each module's tests on one of them (tests/conftest.py
+# groups them), in file order; `make test-random` shuffles the order (pytest-randomly).
+XDIST ?= -n 2 --dist loadgroup
+PYTEST := $(PY) -m pytest tests $(XDIST)
 
-.PHONY: setup test-deps demo test test-fast bench bench-zoo bench-ingest bench-word2vec \
+.PHONY: setup test-deps demo test test-fast test-random bench bench-zoo bench-ingest bench-word2vec \
 	bench-lm bench-scale bench-scale-quick clean
 
 setup:
@@ -17,10 +21,14 @@ demo: setup
 	$(CLASSICS) run mnist
 
 test: setup test-deps
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PYTEST) -p no:randomly $(PYTEST_ARGS)
 
 test-fast: setup test-deps
-	$(PY) -m pytest tests -m "not e2e" $(PYTEST_ARGS)
+	$(PYTEST) -p no:randomly -m "not e2e" $(PYTEST_ARGS)
+
+# A random order (the seed is printed; rerun one with PYTEST_ARGS=--randomly-seed=N).
+test-random: setup test-deps
+	$(PYTEST) -p randomly $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) bench/run_bench.py

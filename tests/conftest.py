@@ -33,6 +33,20 @@ def http_root(tmp_path):
     server.server_close()
 
 
+def pytest_collection_modifyitems(config, items):
+    """Groups for pytest-xdist's `--dist loadgroup` (make test): a group runs on one worker,
+    so a module's tests share its module-scoped fixtures (one pipeline run, not one per
+    worker), and the modules that read the session's demo runs share those."""
+    del config
+    demo_modules = {item.module.__name__ for item in items
+                    if "demo_runs" in getattr(item, "fixturenames", ())}
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            module = item.module.__name__
+            item.add_marker(pytest.mark.xdist_group(
+                "demo_runs" if module in demo_modules else module))
+
+
 def pytest_configure(config):
     # Beam and TF spawn threads; keep tests on the 2-core machines predictable.
     os.environ.setdefault("OMP_NUM_THREADS", "2")
