@@ -378,9 +378,16 @@ def _describe_source(source: Optional[report.DataSource]) -> Optional[dict]:
 def _stats_rows(stats: Optional[dict]) -> List[Tuple[str, str]]:
     if not stats:
         return []
-    return [(k, report_kit.fmt(stats[k], 4 if isinstance(stats[k], float) and
+    rows = [(k, report_kit.fmt(stats[k], 4 if isinstance(stats[k], float) and
                                abs(stats[k]) < 100 else 1))
             for k in STATS_SHOWN if k in stats and stats[k] is not None]
+    # Where the Trainer step's time went (trainer/epoch_log.py Phases), phase by phase.
+    total = stats.get("trainer_seconds")
+    if total:
+        rows.append(("trainer_seconds", report_kit.fmt(total, 1)))
+        rows += [(f"phase {name}", f"{seconds:.1f} s ({seconds / total:.0%})")
+                 for name, seconds in (stats.get("phase_seconds") or {}).items()]
+    return rows
 
 
 def build(metadata_path: str, pipeline: str, run_id: Optional[str] = None) -> Page:

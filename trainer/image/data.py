@@ -13,6 +13,15 @@ from trainer.example_files import match_files
 _PARSE_BATCH = 1024
 
 
+def count_examples(file_patterns: Sequence[str]) -> int:
+    """Records in the files, read but not parsed: training parses them once, into its
+    cache, and needs the count before that (steps per epoch of a repeated dataset)."""
+    ds = tf.data.TFRecordDataset(match_files(file_patterns), compression_type="GZIP",
+                                 num_parallel_reads=tf.data.AUTOTUNE)
+    return int(ds.batch(_PARSE_BATCH).reduce(
+        tf.constant(0, tf.int64), lambda n, batch: n + tf.size(batch, out_type=tf.int64)))
+
+
 def image_dataset(file_patterns: Sequence[str], tft_output: tft.TFTransformOutput,
                   image_shape: Sequence[int], batch_size: int, shuffle: bool,
                   seed: int = 0, input_context: Optional[tf.distribute.InputContext] = None,
@@ -51,4 +60,16 @@ def image_dataset(file_patterns: Sequence[str], tft_output: tft.TFTransformOutpu
     ds = ds.batch(batch_size)
     if augment and shape[-1] == 3:
         ds = ds.map(lambda x, y: augment_lib.augment(x, y), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(_without_autotune_thread())
+
+
+def _without_autotune_thread() -> tf.data.Options:
+    """Options that keep tf.data's autotuning thread from starting. Destroying an
+    iterator can miss that thread's cancellation in TF 2.16 and then waits out its sleep,
+    which doubles up to a minute as training goes on: `fit` destroys its iterators as it
+    returns, so it ended with 0-60 s of nothing at random. Without the thread, AUTOTUNE
+    still means one parallel call per core (where autotuning starts) and prefetch still
+    sizes its own buffer."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options

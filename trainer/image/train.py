@@ -9,8 +9,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import time
 from typing import List
 
@@ -19,10 +17,15 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from trainer import epoch_log, registry, schedules, strategy as strategy_lib
-from trainer.contract import KERAS_FILE, STATS_FILE
+from trainer import epoch_log, outputs, registry, schedules, strategy as strategy_lib, tf_env
+from trainer.contract import KERAS_FILE
 from trainer.image import data, export, specs
 from trainer.image.config import TrainConfig
+
+# The Trainer's phases in order: one log line as each ends, their seconds in the stats
+# ("phase_seconds"); together they make up the whole run of `train`.
+PHASES = ("input_start", "model_build", "first_epoch", "steady_epochs", "train_end",
+          "keras_save", "export")
 
 
 class ThroughputMeter(tf.keras.callbacks.Callback):
@@ -46,11 +49,6 @@ class ThroughputMeter(tf.keras.callbacks.Callback):
         return self.examples_per_epoch * len(secs) / max(sum(secs), 1e-9)
 
 
-def _count(ds: tf.data.Dataset) -> int:
-    return int(ds.reduce(tf.constant(0, tf.int64), lambda n, batch: n + tf.shape(
-        batch[1], out_type=tf.int64)[0]).numpy())
-
-
 def backup_dir(fn_args: FnArgs, cfg: TrainConfig) -> str:
     """A checkpoint folder that a retried Trainer finds again.
 
@@ -69,11 +67,14 @@ def backup_dir(fn_args: FnArgs, cfg: TrainConfig) -> str:
 
 
 def train(fn_args: FnArgs, extra_callbacks=()) -> tf.keras.Model:
+    phases = epoch_log.Phases(PHASES)
     cfg = TrainConfig.from_custom_config(dict(fn_args.custom_config or {}))
     spec = registry.lookup(specs.MODELS, cfg.model)
     epochs = cfg.epochs or spec.epochs
     # Multi-worker strategies must exist before other TensorFlow work in the process.
     strategy = strategy_lib.make_strategy(cfg.mixed_precision)
+    # Else the first epoch spends most of its time converting Keras' code (tf_env.py).
+    tf_env.keep_autograph_out_of_libraries()
     tf.keras.utils.set_random_seed(cfg.seed)
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     replicas = strategy.num_replicas_in_sync
@@ -91,16 +92,15 @@ def train(fn_args: FnArgs, extra_callbacks=()) -> tf.keras.Model:
                                       augment=training and spec.augment).repeat()
         return strategy.distribute_datasets_from_function(fn)
 
-    n_train = _count(data.image_dataset(fn_args.train_files, tft_output, cfg.image_shape,
-                                        1024, shuffle=False))
-    n_eval = _count(data.image_dataset(fn_args.eval_files, tft_output, cfg.image_shape,
-                                       1024, shuffle=False))
+    n_train = data.count_examples(fn_args.train_files)
+    n_eval = data.count_examples(fn_args.eval_files)
     if n_train == 0 or n_eval == 0:
         raise ValueError(f"Trainer: empty split (train={n_train}, eval={n_eval} examples)")
     steps_per_epoch = max(1, n_train // global_batch)
     eval_steps = max(1, -(-n_eval // global_batch))
     train_ds = dataset_fn(fn_args.train_files, True)
     eval_ds = dataset_fn(fn_args.eval_files, False)
+    phases.end("input_start", f"{n_train} train, {n_eval} eval examples")
 
     with strategy.scope():
         model = spec.build(cfg.image_shape, cfg.num_classes)
@@ -109,6 +109,7 @@ def train(fn_args: FnArgs, extra_callbacks=()) -> tf.keras.Model:
                 spec.lr_schedule, spec.learning_rate, steps_per_epoch, epochs)),
             loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    phases.end("model_build", f"{model.count_params():,} parameters")
     meter = ThroughputMeter(steps_per_epoch * global_batch)
     backup = backup_dir(fn_args, cfg)
     callbacks = [
@@ -119,25 +120,24 @@ def train(fn_args: FnArgs, extra_callbacks=()) -> tf.keras.Model:
                                        update_freq="epoch"),
         # One absl line per epoch instead of Keras' stdout printing (trainer/epoch_log.py).
         epoch_log.EpochLogger(epochs),
+        epoch_log.EpochPhases(phases),
         *extra_callbacks]
     t0 = time.perf_counter()
     history = model.fit(train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
                         validation_data=eval_ds, validation_steps=eval_steps,
                         callbacks=callbacks, verbose=0)
     wall = time.perf_counter() - t0
+    phases.end("train_end", "fit's clean-up after the last epoch")
 
-    # Saving reads distributed variables through collectives, so every worker makes the
-    # same calls; only the chief's copy lands in the outputs, the others go to a temp dir.
-    chief = strategy_lib.is_chief()
-    scratch = None if chief else tempfile.mkdtemp(prefix="worker-export-")
-    run_dir = fn_args.model_run_dir if chief else os.path.join(scratch, "run")
-    export_dir = fn_args.serving_model_dir if chief else os.path.join(scratch, "export")
-    tf.io.gfile.makedirs(run_dir)
-    # Keras file first: the export attaches the Transform layer, which Keras can't serialise.
-    model.save(os.path.join(run_dir, KERAS_FILE))
-    export.export_classifier(model, tft_output, export_dir, cfg.image_shape, cfg.class_names)
-    if scratch:
-        shutil.rmtree(scratch, ignore_errors=True)
+    with outputs.replica_outputs(fn_args) as (run_dir, export_dir):
+        tf.io.gfile.makedirs(run_dir)
+        # Keras file first: the export attaches the Transform layer, which Keras can't
+        # serialise.
+        model.save(os.path.join(run_dir, KERAS_FILE))
+        phases.end("keras_save", KERAS_FILE)
+        export.export_classifier(model, tft_output, export_dir, cfg.image_shape,
+                                 cfg.class_names)
+    phases.end("export", "SavedModel with the Transform graph and its signatures")
 
     epochs_run = len(meter.epoch_seconds)
     stats = {
@@ -152,11 +152,8 @@ def train(fn_args: FnArgs, extra_callbacks=()) -> tf.keras.Model:
         "final_eval_accuracy": (float(history.history["val_accuracy"][-1])
                                 if epochs_run else None),
         "params": int(model.count_params()),
+        "phase_seconds": phases.seconds, "trainer_seconds": phases.total(),
     }
-    if strategy_lib.is_chief():
-        tf.io.gfile.makedirs(fn_args.model_run_dir)
-        with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, STATS_FILE), "w") as f:
-            json.dump(stats, f, indent=2)
-    absl.logging.info("Training stats: %s", json.dumps(stats))
+    outputs.write_stats(fn_args, stats)
     return model
 

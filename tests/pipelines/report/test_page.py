@@ -164,3 +164,14 @@ def test_find_pipeline(tmp_path):
     assert report_page.find_pipeline(str(tmp_path), "mnist")[0] == "classics-mnist"
     with pytest.raises(KeyError, match="known: classics-mnist, mine"):
         report_page.find_pipeline(str(tmp_path), "cifar10")
+
+
+def test_the_trainer_steps_phases_are_shown_with_their_share():
+    rows = dict(report_page._stats_rows({
+        "epochs": 2, "trainer_seconds": 10.0,
+        "phase_seconds": {"input_start": 1.0, "first_epoch": 4.0, "export": 5.0}}))
+    assert rows["trainer_seconds"] == report_page.report_kit.fmt(10.0, 1)
+    assert rows["phase first_epoch"] == "4.0 s (40%)"
+    assert [k for k in rows if k.startswith("phase ")] == [
+        "phase input_start", "phase first_epoch", "phase export"]
+    assert "trainer_seconds" not in dict(report_page._stats_rows({"epochs": 2}))
