@@ -191,7 +191,7 @@ def main() -> int:
 
     data_dir = config.resolve_data_dir()
     transform_graph = report.nodes["Transform"].outputs["transform_graph"][0].uri
-    # The Trainer ran with Keras' own code left unconverted; so does plain Keras here.
+    # The Trainer ran with Keras' and tf.Transform's code unconverted; so does plain Keras.
     tf_env.keep_autograph_out_of_libraries()
     rows, ends = [], []
     for result in report.models:
