@@ -16,25 +16,17 @@ def test_epoch_line_format_matches_its_pattern():
 
 
 def test_keras_fit_logs_one_absl_line_per_epoch_with_its_metrics():
-    records = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    absl_logger = logging.getLogger("absl")
-    saved = absl_logger.level
-    absl_logger.addHandler(handler)
-    absl_logger.setLevel(logging.INFO)
-    try:
-        x = np.random.RandomState(0).rand(64, 4).astype("float32")
-        y = (x.sum(axis=1) > 2).astype("int64")
-        model = tf.keras.Sequential([tf.keras.layers.Dense(2, input_shape=(4,))])
-        model.compile("sgd", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=["accuracy"])
-        history = model.fit(x, y, epochs=2, batch_size=16, validation_data=(x, y),
-                            verbose=0, callbacks=[epoch_log.EpochLogger(2)])
-    finally:
-        absl_logger.removeHandler(handler)
-        absl_logger.setLevel(saved)
-    lines = [r.getMessage() for r in records if epoch_log.EPOCH_LINE.match(r.getMessage())]
+    x = np.random.RandomState(0).rand(64, 4).astype("float32")
+    y = (x.sum(axis=1) > 2).astype("int64")
+    model = tf.keras.Sequential([tf.keras.layers.Dense(2, input_shape=(4,))])
+    model.compile("sgd", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    fitted = []
+    messages = _absl_messages(lambda: fitted.append(model.fit(
+        x, y, epochs=2, batch_size=16, validation_data=(x, y), verbose=0,
+        callbacks=[epoch_log.EpochLogger(2)])))
+    history = fitted[0]
+    lines = [m for m in messages if epoch_log.EPOCH_LINE.match(m)]
     assert [l.split(":")[0] for l in lines] == ["epoch 1/2", "epoch 2/2"]
     assert f"loss {history.history['loss'][1]:.4f}" in lines[1]
     assert f"val_accuracy {history.history['val_accuracy'][1]:.4f}" in lines[1]
