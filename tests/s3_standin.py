@@ -3,6 +3,7 @@ SeaweedFS; these machines have no object store), with the environment a pod woul
 and helpers to upload and list."""
 import contextlib
 import os
+import urllib.request
 from typing import Dict, Iterator, List
 
 from moto.server import ThreadedMotoServer
@@ -70,12 +71,25 @@ class S3StandIn:
             self.client.delete_object(Bucket=bucket, Key=key)
 
 
+def _reset(endpoint: str) -> None:
+    """Empties moto's store. Its backends are global to the process, so without this a
+    server sees the buckets of every earlier server on the same test worker."""
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=30):
+        pass
+
+
 @contextlib.contextmanager
 def s3_server() -> Iterator[S3StandIn]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
     try:
-        host, port = server.get_host_and_port()
-        yield S3StandIn(f"http://{host}:{port}")
+        _reset(endpoint)
+        yield S3StandIn(endpoint)
     finally:
-        server.stop()
+        try:
+            _reset(endpoint)
+        finally:
+            server.stop()
