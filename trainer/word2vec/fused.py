@@ -6,6 +6,8 @@ embedding variables in place. `loop_threads` Python threads each run it on their
 blocks at once, sharing the vectors without locks as word2vec.c's and gensim's threads do
 (the op runs outside Python's lock), so results vary slightly between runs with more than
 one thread. The rate falls linearly with the tokens trained, as word2vec.c's alpha does.
+Training stops with FloatingPointError when a call's loss is not finite (the op returns
+NaN when any logit was not finite) or, at the end of an epoch, when either table is not.
 
 One machine's CPU only: under a strategy with several replicas or workers there is no
 single copy of the vectors to update, and train() refuses. batch_size, steps_per_loop,
@@ -79,6 +81,14 @@ def train(blocks_fn: Callable[[Optional[tf.distribute.InputContext]], tf.data.Da
     op = load_op()
     counts = np.asarray(counts, dtype=np.int64)
     vocab_size = len(counts)
+    # Refused before the model is built and the data read: an empty vocabulary leaves the
+    # op no rows, all-zero counts leave no distribution to draw negatives from.
+    if counts.ndim != 1 or vocab_size == 0:
+        raise ValueError(f"word2vec kernel 'fused': the vocabulary is empty (counts of "
+                         f"shape {counts.shape})")
+    if counts.min() < 0 or counts.sum() == 0:
+        raise ValueError("word2vec kernel 'fused': the vocabulary's counts must be >= 0 and "
+                         "not all 0 (negatives are drawn in proportion to them)")
     keep = tf.constant(keep_probabilities(counts, cfg.subsample), tf.float32)
     tokens_per_epoch = token_stats(blocks_fn(None), vocab_size)["tokens"]
     if tokens_per_epoch == 0:
@@ -135,6 +145,13 @@ def train(blocks_fn: Callable[[Optional[tf.distribute.InputContext]], tf.data.Da
                         settle(pending.popleft())
             while pending:
                 settle(pending.popleft())
+            # The loss only sees rows that were read after they went bad: an update that
+            # overflowed in an epoch's last calls shows up here.
+            for name, var in (("embeddings", model.embeddings),
+                              ("out_weights", model.out_weights)):
+                if not bool(tf.reduce_all(tf.math.is_finite(var))):
+                    raise FloatingPointError(f"word2vec: {name} became non-finite in epoch "
+                                             f"{epoch + 1}; lower the learning rate")
             per_epoch_examples.append(examples)
             epoch_seconds.append(time.perf_counter() - te)
             log(epoch_line(epoch + 1, cfg.epochs, {"loss": losses[-1]}, epoch_seconds[-1]))

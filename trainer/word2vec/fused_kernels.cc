@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "tensorflow/core/framework/op.h"
@@ -33,6 +34,19 @@ using ::tensorflow::TensorShape;
 using ::tensorflow::Var;
 using ::tensorflow::errors::InvalidArgument;
 
+namespace {
+
+// The inputs by position, with the rank each must have: 0 (scalar) or 1 (vector).
+constexpr int kNumInputs = 10;
+constexpr const char* kInputName[kNumInputs] = {
+    "embeddings", "out_weights", "values",    "row_splits", "keep_prob",
+    "neg_prob",   "neg_alias",   "alpha_start", "alpha_end", "seed"};
+constexpr int kInputRank[kNumInputs] = {0, 0, 1, 1, 1, 1, 1, 0, 0, 0};
+
+const char* RankName(int rank) { return rank == 0 ? "a scalar" : "a vector"; }
+
+}  // namespace
+
 REGISTER_OP("Word2vecTrainBlock")
     .Input("embeddings: resource")
     .Input("out_weights: resource")
@@ -51,6 +65,15 @@ REGISTER_OP("Word2vecTrainBlock")
     .Output("loss: float")
     .SetIsStateful()
     .SetShapeFn([](::tensorflow::shape_inference::InferenceContext* c) {
+      // Graph construction refuses a known wrong rank; Compute checks again, since eager
+      // calls and unknown ranks never come through here.
+      for (int i = 0; i < kNumInputs; ++i) {
+        const auto s = c->input(i);
+        if (c->RankKnown(s) && c->Rank(s) != kInputRank[i]) {
+          return InvalidArgument(kInputName[i], " must be ", RankName(kInputRank[i]),
+                                 ", got shape ", c->DebugString(s));
+        }
+      }
       c->set_output(0, c->Scalar());
       c->set_output(1, c->Scalar());
       return ::tensorflow::OkStatus();
@@ -59,10 +82,11 @@ REGISTER_OP("Word2vecTrainBlock")
 Trains word2vec (negative sampling) on the sequences values[row_splits[i]:row_splits[i+1]]
 with plain SGD, the rate falling linearly from alpha_start to alpha_end over the block.
 embeddings: [V (+ extra rows), D] input vectors; ids >= V (out_weights' rows) are dropped.
-keep_prob: [V] subsampling keep probabilities. neg_prob, neg_alias: [V] alias table of the
+V and D must be at least 1. values and row_splits are vectors; alpha_start, alpha_end and
+seed scalars. keep_prob: [V] subsampling keep probabilities. neg_prob, neg_alias: [V] alias table of the
 negative-sampling distribution (slot i kept with probability neg_prob[i], else
 neg_alias[i]). examples: pairs (skip-gram) or centers (CBOW) trained; loss: their
-summed negative-sampling loss.
+summed negative-sampling loss, NaN when a logit was not finite (the vectors diverged).
 )doc");
 
 namespace {
@@ -99,6 +123,13 @@ class Word2vecTrainBlockOp : public OpKernel {
   }
 
   void Compute(OpKernelContext* ctx) override {
+    // Wrong ranks are errors here, not the process abort of scalar<>() or flat<>()(0).
+    for (int i = 0; i < kNumInputs; ++i) {
+      const TensorShape& shape = ctx->input(i).shape();
+      OP_REQUIRES(ctx, shape.dims() == kInputRank[i],
+                  InvalidArgument(kInputName[i], " must be ", RankName(kInputRank[i]),
+                                  ", got shape ", shape.DebugString()));
+    }
     ::tensorflow::core::RefCountPtr<Var> emb_var, out_var;
     OP_REQUIRES_OK(ctx, LookupResource(ctx, HandleFromInput(ctx, 0), &emb_var));
     OP_REQUIRES_OK(ctx, LookupResource(ctx, HandleFromInput(ctx, 1), &out_var));
@@ -109,6 +140,12 @@ class Word2vecTrainBlockOp : public OpKernel {
                     emb->dims() == 2 && out->dims() == 2,
                 InvalidArgument("embeddings and out_weights must be float32 matrices"));
     const int64_t vocab = out->dim_size(0), dim = out->dim_size(1);
+    // Negatives draw a slot modulo the vocabulary size.
+    OP_REQUIRES(ctx, vocab >= 1,
+                InvalidArgument("out_weights has no rows: the vocabulary is empty"));
+    OP_REQUIRES(ctx, dim >= 1,
+                InvalidArgument("embeddings have dimension 0: out_weights is ",
+                                out->shape().DebugString()));
     OP_REQUIRES(ctx, emb->dim_size(0) >= vocab && emb->dim_size(1) == dim,
                 InvalidArgument("embeddings [", emb->dim_size(0), ", ", emb->dim_size(1),
                                 "] do not cover out_weights [", vocab, ", ", dim, "]"));
@@ -147,6 +184,7 @@ class Word2vecTrainBlockOp : public OpKernel {
     std::vector<int64_t> sen;
     int64_t examples = 0;
     double loss = 0.0;
+    bool diverged = false;
     const int64_t total = values.size();
 
     // One logistic step of word2vec.c on the hidden vector h against output row `target`:
@@ -154,6 +192,10 @@ class Word2vecTrainBlockOp : public OpKernel {
     auto train_target = [&](const float* h, int64_t target, float label, float alpha) {
       float* l2 = syn1 + target * dim;
       const float f = dot(h, l2, dim);
+      // A logit that is not finite means the vectors diverged. The loss alone can miss it
+      // (a positive pair at +inf costs 0), so it is flagged; the build keeps
+      // -fno-finite-math-only so that this test is not compiled away.
+      diverged |= !std::isfinite(f);
       float g;
       if (f > 6.0f) g = (label - 1.0f) * alpha;
       else if (f < -6.0f) g = label * alpha;
@@ -236,7 +278,8 @@ class Word2vecTrainBlockOp : public OpKernel {
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({}), &out_examples));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(1, TensorShape({}), &out_loss));
     out_examples->scalar<int64_t>()() = examples;
-    out_loss->scalar<float>()() = static_cast<float>(loss);
+    out_loss->scalar<float>()() =
+        diverged ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(loss);
   }
 
  private:
