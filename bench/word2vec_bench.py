@@ -7,10 +7,11 @@ window 5, 5 epochs, min count 5, subsampling 1e-3, the same starting learning ra
 (word2vec.c's alpha: 0.025 skip-gram, 0.05 CBOW, or --learning-rate for both), decaying
 linearly, and the same number of threads (gensim `workers`, ours TensorFlow's
 inter/intra-op pools; default: every core). Negatives differ in how they are drawn:
-gensim draws 5 per pair; ours (loss "neg", Word2VecConfig defaults) draws one pool of 32
-negatives per group of 256 examples, shared by the group, each term weighted 5/32, which
-has the same expected objective as 5 draws per pair (trainer/word2vec/config.py;
-`--variant perpair='{"shared_negatives": 0}'` draws 5 per pair as word2vec.c does).
+gensim draws 5 per pair; ours (loss "neg", Word2VecConfig defaults) draws one pool of 8
+negatives per group of 64 skip-gram examples (32 per 256 for CBOW), shared by the group,
+each term weighted 5/8 (5/32), which has the same expected objective as 5 draws per pair
+(trainer/word2vec/config.py; `--variant perpair='{"shared_negatives": 0}'` draws 5 per
+pair as word2vec.c does).
 The fused kernel (`kernel: "fused"`, trainer/word2vec/fused.py: word2vec.c's loop as one
 compiled TensorFlow op, one thread per core) draws 5 per pair too; both kernels run by
 default (`--kernels`).
