@@ -83,9 +83,9 @@ Trains word2vec (negative sampling) on the sequences values[row_splits[i]:row_sp
 with plain SGD, the rate falling linearly from alpha_start to alpha_end over the block.
 embeddings: [V (+ extra rows), D] input vectors; ids >= V (out_weights' rows) are dropped.
 V and D must be at least 1. values and row_splits are vectors; alpha_start, alpha_end and
-seed scalars. keep_prob: [V] subsampling keep probabilities. neg_prob, neg_alias: [V] alias table of the
-negative-sampling distribution (slot i kept with probability neg_prob[i], else
-neg_alias[i]). examples: pairs (skip-gram) or centers (CBOW) trained; loss: their
+seed scalars. keep_prob: [V] subsampling keep probabilities. neg_prob, neg_alias: [V]
+alias table of the negative-sampling distribution (slot i kept with probability
+neg_prob[i], else neg_alias[i]). examples: pairs (skip-gram) or centers (CBOW) trained; loss: their
 summed negative-sampling loss, NaN when a logit was not finite (the vectors diverged).
 )doc");
 
