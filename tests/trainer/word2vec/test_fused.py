@@ -144,7 +144,8 @@ class _Lcg:
 def _reference(emb, out, seqs, *, cbow, window, negative, keep, prob, alias, alpha_start,
                alpha_end, seed, clip=True, falling=True):
     """The op's loop in float64 numpy, drawing the same random numbers in the same order:
-    returns (embeddings, out_weights, examples, loss, counts of the branches taken).
+    returns (embeddings, out_weights, examples, loss, counts of the branches taken, the
+    closest any logit came to +-6).
     clip=False / falling=False drop the +-6 clip / the falling rate (to show that the
     tests below can tell)."""
     e, o = emb.astype(np.float64), out.astype(np.float64)
@@ -254,18 +255,12 @@ def _check_against_reference(emb, out, seqs, atol=1e-5, **kw):
     return seen, got_emb, got_out
 
 
-def _one_word_table(vocab, word):
-    weights = np.zeros(vocab)
-    weights[word] = 1.0
-    return w2v_data.alias_table(weights)
-
-
 @pytest.mark.parametrize("cbow", [False, True])
 def test_reduced_window_matches_the_reference(cbow):
     # Window 3 over 12 words: each center's window shrinks by b = rnd % 3, so which pairs
     # (or CBOW contexts) exist depends on the op drawing b as word2vec.c does.
     emb, out = _tables(6, 8, seed=2)
-    prob, alias = _one_word_table(6, 5)
+    prob, alias = _only_negative(6, 5)
     seqs = [[0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 1, 3]]
     seen, _, _ = _check_against_reference(
         emb, out, seqs, cbow=cbow, window=3, negative=1, keep=np.ones(6), prob=prob,
@@ -350,9 +345,10 @@ def _pair(t):
     return lambda emb_v, out_v: tf.stack([t(emb_v, out_v)] * 2)
 
 
-# Inputs of the wrong shape or size: case -> (call, error type, message). Before the op
-# checked them, wrong-shaped scalars aborted the process (a failed CHECK in scalar<>())
-# and an empty vocabulary divided by zero, so they run in a process of their own.
+# Inputs of the wrong shape or size: case -> (call, error type, message). Unchecked, a
+# wrong-shaped scalar aborts the process (a failed CHECK in scalar<>()) and an empty
+# vocabulary divides by zero, so they run in a process of their own: a regression fails
+# these tests instead of ending pytest.
 _REFUSALS = {
     "embeddings not a scalar handle": (
         lambda: _call_op(embeddings=_pair(lambda e, o: e.handle)), "InvalidArgumentError",
@@ -462,7 +458,7 @@ def test_a_non_finite_logit_makes_the_loss_nan():
     emb[1] = np.inf
     out = np.full((2, 2), 0.5, np.float32)
     emb_v, out_v = tf.Variable(emb), tf.Variable(out)
-    prob, alias = _one_word_table(2, 1)
+    prob, alias = _only_negative(2, 1)
     examples, loss = fused.load_op().word2vec_train_block(
         emb_v.handle, out_v.handle, np.array([0, 1], np.int64), np.array([0, 2], np.int64),
         np.ones(2, np.float32), prob, alias, 0.1, 0.1, 1, cbow=False, window=1, negative=0)
