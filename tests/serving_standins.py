@@ -213,7 +213,7 @@ class RestServer:
                 name = self._model(r"/v1/models/([^/:]+)/metadata")
                 if name:
                     self._send(200, json_format.MessageToJson(
-                        store.metadata(name), preserving_proto_field_names=True).encode())
+                        store.metadata(name), preserving_proto_field_name=True).encode())
 
             def do_POST(self):  # noqa: N802
                 raw = self.rfile.read(int(self.headers["Content-Length"]))
