@@ -7,6 +7,7 @@ both call models through `run`, so the gate refuses what a served model would re
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, Mapping
 
 import numpy as np
@@ -62,9 +63,19 @@ def run(fn, inputs: Mapping[str, Any]) -> Dict[str, np.ndarray]:
     try:
         outputs = fn(**tensors)
     except (tf.errors.OpError, ValueError, TypeError) as e:
-        message = e.message if isinstance(e, tf.errors.OpError) else str(e)
+        message = _op_message(e.message) if isinstance(e, tf.errors.OpError) else str(e)
         raise PredictError(" ".join(message.split())[:500]) from e
     return {k: v.numpy() for k, v in outputs.items()}
+
+
+def _op_message(message: str) -> str:
+    """The op's own words, as TF Serving's session run reports them: without eager
+    execution's "Graph execution error", node and Op-name wrapping."""
+    message = re.sub(r"Graph execution error:\s*", "", message)
+    message = re.sub(r"Detected at node .*?<stack traces unavailable>", "", message,
+                     flags=re.S)
+    message = re.sub(r"\[\[\{\{node [^}]*\}\}\]\]|\[Op:[^\]]*\]", "", message)
+    return message.strip()
 
 
 def run_request(loaded, request: predict_pb2.PredictRequest) -> Dict[str, np.ndarray]:
