@@ -246,6 +246,15 @@ def test_predict_against_something_that_is_not_tf_serving(tmp_path, capsys, http
     assert ours[0].startswith(f"error: {url}v1/models/mnist_cnn/metadata: HTTP 404: ")
 
 
+def test_predict_with_a_rest_address_that_is_no_url_is_one_error_line(capsys):
+    rc = cli.main(["predict", "--model", "text_lstm", "--rest", "localhost:8501", "the"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "Traceback" not in err
+    assert err.strip().splitlines() == [
+        "error: localhost:8501/v1/models/text_lstm/metadata: not an http:// or https:// "
+        "URL; REST wants e.g. http://localhost:8501"]
+
+
 @pytest.mark.parametrize("flag", ["--rest", "--grpc"])
 def test_predict_with_nobody_listening_is_one_error_line(tmp_path, capsys, flag):
     import socket

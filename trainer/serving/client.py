@@ -10,10 +10,10 @@ and word2vec's signatures of those names.
 """
 from __future__ import annotations
 
+import base64
 import json
 import urllib.error
 import urllib.request
-import base64
 from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
@@ -98,8 +98,12 @@ def predict_rest(url: str, model: str, images: np.ndarray | None = None,
 def _rest_json(url: str, body: dict | None, timeout: float):
     """POSTs `body` (GET if None) and returns the JSON answer; TF Serving's {"error": ...}
     answers, HTTP errors and anything that is not JSON are one ServingError each."""
+    if not url.startswith(("http://", "https://")):  # e.g. host:port, gRPC's form
+        raise ServingError(f"{url}: not an http:// or https:// URL; REST wants e.g. "
+                           "http://localhost:8501")
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    raw = b""
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             raw = resp.read()
