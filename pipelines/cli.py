@@ -265,26 +265,54 @@ def _cmd_submit(args) -> int:
 
 def _cmd_predict(args) -> int:
     import json  # pylint: disable=import-outside-toplevel
+    from trainer.contract import (  # pylint: disable=import-outside-toplevel
+        NEAREST_SIGNATURE, NEXT_WORDS_SIGNATURE, SERVING_IMAGES)
     from trainer.serving import client as serving_client  # pylint: disable=import-outside-toplevel
 
     if bool(args.rest) == bool(args.grpc):
         print("error: give exactly one of --rest URL or --grpc HOST:PORT", file=sys.stderr)
         return 2
+    endpoint = serving_client.Endpoint(args.model, rest=args.rest, grpc=args.grpc)
     try:
-        images = serving_client.load_images(args.inputs, size=args.size,
-                                            channels=args.channels)
-        if args.rest:
-            preds = serving_client.predict_rest(args.rest, args.model, images=images)
+        # The model's own signatures say what it is: a language model answers next_words,
+        # word2vec nearest, an image classifier serving_images.
+        signatures = endpoint.signatures()
+        if NEXT_WORDS_SIGNATURE in signatures:
+            found = serving_client.next_words(endpoint, args.inputs, args.top)
+            lines = [{"input": text, "next_words": [
+                {"word": w, "probability": round(p, 4)} for w, p in candidates]}
+                for text, candidates in zip(args.inputs, found)]
+        elif NEAREST_SIGNATURE in signatures:
+            found = serving_client.nearest(endpoint, args.inputs, args.top)
+            lines = [{"input": word, "neighbours": [
+                {"word": w, "similarity": round(s, 4)} for w, s in neighbours]}
+                for word, neighbours in zip(args.inputs, found)]
+        elif SERVING_IMAGES in signatures:
+            images = serving_client.load_images(args.inputs, size=args.size,
+                                                channels=args.channels)
+            if args.rest:
+                preds = serving_client.predict_rest(args.rest, args.model, images=images)
+            else:
+                preds = serving_client.predict_grpc(args.grpc, args.model, images=images)
+            lines = []
+            for path, pred in zip(args.inputs, preds):
+                probs = pred.get("probabilities", [])
+                line = {"input": path, "class_id": pred.get("class_ids")}
+                if "class_names" in pred:  # folder corpora: the class folder's name
+                    line["class_name"] = pred["class_names"]
+                line["probability"] = round(max(probs), 4) if probs else float("nan")
+                lines.append(line)
         else:
-            preds = serving_client.predict_grpc(args.grpc, args.model, images=images)
+            print(f"error: {args.model} at {endpoint.where} has none of the signatures "
+                  f"`classics predict` calls ({NEXT_WORDS_SIGNATURE}, {NEAREST_SIGNATURE}, "
+                  f"{SERVING_IMAGES}); it has {', '.join(signatures) or 'none'}",
+                  file=sys.stderr)
+            return 1
     except serving_client.ServingError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    for path, pred in zip(args.inputs, preds):
-        probs = pred.get("probabilities", [])
-        top = max(probs) if probs else float("nan")
-        print(json.dumps({"input": path, "class_id": pred.get("class_ids"),
-                          "probability": round(top, 4)}))
+    for line in lines:
+        print(json.dumps(line))
     return 0
 
 
@@ -441,13 +469,21 @@ def build_parser() -> argparse.ArgumentParser:
     subm.add_argument("--pipeline-root",
                       help="the run's pipeline root (default: the one compiled in)")
     subm.set_defaults(func=_cmd_submit)
-    pred = sub.add_parser("predict", help="ask a TF Serving model about image files")
-    pred.add_argument("inputs", nargs="+", help="PNG/JPEG files")
-    pred.add_argument("--model", required=True, help="served model name, e.g. mnist_cnn")
+    pred = sub.add_parser("predict", help="ask a model TF Serving serves: classes of image "
+                                          "files, next words, nearest words")
+    pred.add_argument("inputs", nargs="+",
+                      help="image models: PNG/JPEG files; language models: text prefixes "
+                           "(next-word candidates); word2vec: words (nearest neighbours)")
+    pred.add_argument("--model", required=True,
+                      help="served model name, e.g. mnist_cnn, text_lstm, text_skipgram")
     pred.add_argument("--rest", help="REST endpoint, e.g. http://localhost:8501")
     pred.add_argument("--grpc", help="gRPC endpoint, e.g. localhost:8500")
-    pred.add_argument("--size", type=_hw_size, help="resize to H,W before sending (e.g. 28,28)")
-    pred.add_argument("--channels", type=int, default=1, choices=[1, 3])
+    pred.add_argument("--top", type=_positive_int, default=5,
+                      help="text models: how many next words or neighbours (default 5)")
+    pred.add_argument("--size", type=_hw_size, help="images: resize to H,W before sending "
+                                                    "(e.g. 28,28)")
+    pred.add_argument("--channels", type=int, default=1, choices=[1, 3],
+                      help="images: 1 (grey) or 3 (RGB)")
     pred.set_defaults(func=_cmd_predict)
     return p
 

@@ -155,8 +155,9 @@ def gated_branch(config: PipelineConfig, model: str, run_fn: str, data: List,
 
     `make_evaluator(model, examples, candidate, baseline)` builds the task's evaluator
     from those channels; the Pusher pushes only what it blesses. With
-    `servability_check`, the model is also loaded as TF Serving would and called on eval
-    examples, and the Pusher pushes the checked copy (stamped with warm-up requests)."""
+    `servability_check`, the model is also loaded as TF Serving would and every signature
+    is sent one request, and the Pusher pushes the checked copy (stamped with those
+    requests as warm-up records)."""
     example_gen, schema_gen, transform = data[0], data[2], data[4]
     ids = node_ids(model)
     trainer_node = trainer(model, run_fn, schema_gen, transform, trainer_config,

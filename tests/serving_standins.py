@@ -1,10 +1,18 @@
 """In-process stand-ins for tensorflow_model_server on 127.0.0.1 (no model server binary
-exists on these machines). They answer TF Serving's REST predict API and gRPC
-PredictionService.Predict by loading the real pushed SavedModel exactly as TF Serving
-does: by signature name, with the request's named input tensors."""
+exists on these machines). They answer TF Serving's REST predict and metadata API and gRPC
+PredictionService.Predict / GetModelMetadata by loading the real pushed SavedModel and
+calling it as TF Serving does: by signature name, with the request's named input tensors
+(trainer/serving/predict.py, the path the ServabilityCheck gate calls models by too).
+
+The REST side follows TF Serving's JSON mapping (tensorflow_serving/util/json_tensor.cc)
+and is no more forgiving: the row ("instances") format batches every input, the columnar
+("inputs") format takes tensors whole; string outputs are JSON strings, base64 objects
+({"b64": ...}) only for outputs whose name ends in `_bytes`; a row-format answer needs
+every output batched alike."""
 import base64
 import http.server
 import json
+import os
 import re
 import threading
 from concurrent import futures
@@ -12,26 +20,177 @@ from concurrent import futures
 import grpc
 import numpy as np
 import tensorflow as tf
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+from google.protobuf import json_format
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow_serving.apis import (get_model_metadata_pb2, predict_pb2,
+                                     prediction_service_pb2_grpc)
+
+from trainer.serving import predict as tf_predict
+
+SIGNATURE_DEF = "signature_def"
 
 
 class _Models:
     def __init__(self, models):  # name -> SavedModel dir
+        self.paths = dict(models)
         self.loaded = {name: tf.saved_model.load(path) for name, path in models.items()}
 
     def call(self, name, signature, inputs):
-        fn = self.loaded[name].signatures[signature or "serving_default"]
-        return {k: v.numpy() for k, v in fn(**inputs).items()}
+        return tf_predict.run(tf_predict.signature(self.loaded[name], signature), inputs)
+
+    def signature_defs(self, name) -> get_model_metadata_pb2.SignatureDefMap:
+        """The SignatureDefs of the MetaGraph, as TF Serving's metadata API returns them."""
+        saved = saved_model_pb2.SavedModel()
+        with open(os.path.join(self.paths[name], "saved_model.pb"), "rb") as f:
+            saved.ParseFromString(f.read())
+        defs = get_model_metadata_pb2.SignatureDefMap()
+        for key, value in saved.meta_graphs[0].signature_def.items():
+            defs.signature_def[key].CopyFrom(value)
+        return defs
+
+    def metadata(self, name) -> get_model_metadata_pb2.GetModelMetadataResponse:
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        response.model_spec.name = name
+        folder = os.path.basename(self.paths[name].rstrip("/"))  # <model>/<version>/
+        response.model_spec.version.value = int(folder) if folder.isdigit() else 1
+        response.metadata[SIGNATURE_DEF].Pack(self.signature_defs(name))
+        return response
 
 
-def _decode_instances(fn, instances):
-    """Row format -> {input name: tensor}, with {"b64": ...} for strings."""
-    (name, spec), = fn.structured_input_signature[1].items()
-    if spec.dtype == tf.string:
-        values = [base64.b64decode(i["b64"]) for i in instances]
+# --------------------------------------------------------------------- JSON -> tensors
+def _is_b64(value):
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("b64"), str)
+
+
+def _leaf(value, dtype):
+    if dtype == tf.string:
+        if _is_b64(value):
+            try:
+                return base64.b64decode(value["b64"], validate=True)
+            except ValueError:
+                raise tf_predict.PredictError("Unable to base64 decode") from None
+        if isinstance(value, str):
+            return value.encode("utf-8")
+    elif dtype == tf.bool:
+        if isinstance(value, bool):
+            return value
+    elif dtype.is_integer:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif dtype.is_floating:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value
+    raise tf_predict.PredictError(f"JSON Value: {json.dumps(value)} is not of expected "
+                                  f"type: {dtype.name}")
+
+
+def _to_array(value, dtype):
+    """A dense tensor from nested JSON lists; every list of a level the same length."""
+    def shape_of(v):
+        return [len(v)] + (shape_of(v[0]) if v else []) if isinstance(v, list) else []
+
+    shape, flat = shape_of(value), []
+
+    def fill(v, level):
+        if not isinstance(v, list):
+            if level != len(shape):
+                raise tf_predict.PredictError(f"JSON Value: {json.dumps(v)} found at "
+                                              f"incorrect level: {level + 1}")
+            flat.append(_leaf(v, dtype))
+            return
+        if level >= len(shape) or len(v) != shape[level]:
+            raise tf_predict.PredictError(f"Encountered list at unexpected size: {len(v)} "
+                                          f"at level: {level}")
+        for item in v:
+            fill(item, level + 1)
+
+    fill(value, 0)
+    np_dtype = object if dtype == tf.string else dtype.as_numpy_dtype
+    return np.array(flat, dtype=np_dtype).reshape(shape)
+
+
+def decode_request(body, specs):
+    """A REST predict body -> ({input name: array}, "row" | "columnar")."""
+    if not isinstance(body, dict):
+        raise tf_predict.PredictError("JSON Value: is not object")
+    if ("instances" in body) == ("inputs" in body):
+        raise tf_predict.PredictError("Missing 'inputs' or 'instances' key" if not (
+            "instances" in body) else "expecting only one of 'inputs' or 'instances'")
+    if "instances" in body:
+        instances = body["instances"]
+        if not isinstance(instances, list) or not instances:
+            raise tf_predict.PredictError("Excepting 'instances' to be a non-empty list")
+        objects = isinstance(instances[0], dict) and not _is_b64(instances[0])
+        if not objects and len(specs) > 1:
+            raise tf_predict.PredictError(
+                "instances is a plain list, but expecting list of objects as multiple "
+                "input tensors required as per tensorinfo_map")
+        rows = {name: [] for name in specs}
+        for i, item in enumerate(instances):
+            if objects != (isinstance(item, dict) and not _is_b64(item)):
+                raise tf_predict.PredictError(f"item {i} of 'instances' is not like item 0")
+            item = item if objects else {next(iter(specs)): item}
+            if set(item) != set(specs):
+                raise tf_predict.PredictError(
+                    f"Failed to process element: {i} of 'instances' list. JSON object: "
+                    f"keys must be equal to: {','.join(sorted(specs))}")
+            for name, value in item.items():
+                rows[name].append(_to_array(value, specs[name].dtype))
+        inputs = {}
+        for name, values in rows.items():
+            if len({v.shape for v in values}) != 1:
+                raise tf_predict.PredictError(f"Expecting shape {list(values[0].shape)} for "
+                                              f"every instance of {name!r}")
+            inputs[name] = np.stack(values)
+        return inputs, "row"
+    given = body["inputs"]
+    if not isinstance(given, dict) or _is_b64(given):
+        if len(specs) > 1:
+            raise tf_predict.PredictError(
+                "inputs is a plain value/list, but expecting an object as multiple input "
+                "tensors required as per tensorinfo_map")
+        given = {next(iter(specs)): given}
+    inputs = {}
+    for name, spec in specs.items():
+        if name not in given:
+            raise tf_predict.PredictError(f"Missing named input: {name} in 'inputs' object.")
+        inputs[name] = _to_array(given[name], spec.dtype)
+    return inputs, "columnar"
+
+
+# --------------------------------------------------------------------- tensors -> JSON
+def _json_value(value, as_bytes):
+    if isinstance(value, np.ndarray):
+        return [_json_value(v, as_bytes) for v in value]
+    if isinstance(value, bytes):
+        if as_bytes:
+            return {"b64": base64.b64encode(value).decode("ascii")}
+        # TF Serving writes the bytes as they are; surrogateescape keeps invalid UTF-8
+        # invalid in the answer instead of repairing it.
+        return value.decode("utf-8", "surrogateescape")
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def encode_outputs(outputs, fmt) -> bytes:
+    names = sorted(outputs)  # TF Serving's output map is ordered by name
+    if fmt == "row":
+        batch = None
+        for name in names:
+            if outputs[name].ndim == 0:
+                raise tf_predict.PredictError(f"Tensor name: {name} has no shape information")
+            if batch is not None and outputs[name].shape[0] != batch:
+                raise tf_predict.PredictError(
+                    f"Tensor name: {name} has inconsistent batch size: "
+                    f"{outputs[name].shape[0]} expecting: {batch}")
+            batch = outputs[name].shape[0]
+        columns = {n: _json_value(outputs[n], n.endswith("_bytes")) for n in names}
+        rows = [{n: columns[n][i] for n in names} if len(names) > 1 else columns[names[0]][i]
+                for i in range(batch)]
+        payload = {"predictions": rows}
     else:
-        values = np.asarray(instances, dtype=spec.dtype.as_numpy_dtype)
-    return {name: tf.constant(values, dtype=spec.dtype)}
+        columns = {n: _json_value(outputs[n], n.endswith("_bytes")) for n in names}
+        payload = {"outputs": columns if len(names) > 1 else columns[names[0]]}
+    return json.dumps(payload, ensure_ascii=False).encode("utf-8", "surrogateescape")
 
 
 class RestServer:
@@ -42,20 +201,38 @@ class RestServer:
             def log_message(self, *args):
                 pass
 
-            def do_POST(self):  # noqa: N802
-                m = re.fullmatch(r"/v1/models/([^/:]+):predict", self.path)
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            def _model(self, pattern):
+                m = re.fullmatch(pattern, self.path)
                 if not m or m.group(1) not in store.loaded:
-                    return self._send(404, {"error": f"Servable not found for {self.path}"})
-                sig = body.get("signature_name", "serving_default")
-                fn = store.loaded[m.group(1)].signatures[sig]
-                out = store.call(m.group(1), sig, _decode_instances(fn, body["instances"]))
-                n = len(next(iter(out.values())))
-                preds = [{k: v[i].tolist() for k, v in out.items()} for i in range(n)]
-                return self._send(200, {"predictions": preds})
+                    self._send(404, json.dumps(
+                        {"error": f"Servable not found for {self.path}"}).encode())
+                    return None
+                return m.group(1)
 
-            def _send(self, code, payload):
-                data = json.dumps(payload).encode()
+            def do_GET(self):  # noqa: N802
+                name = self._model(r"/v1/models/([^/:]+)/metadata")
+                if name:
+                    self._send(200, json_format.MessageToJson(
+                        store.metadata(name), preserving_proto_field_name=True).encode())
+
+            def do_POST(self):  # noqa: N802
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                name = self._model(r"/v1/models/([^/:]+):predict")
+                if not name:
+                    return
+                try:
+                    body = json.loads(raw)
+                    sig = body.get("signature_name", "") if isinstance(body, dict) else ""
+                    fn = tf_predict.signature(store.loaded[name], sig)
+                    inputs, fmt = decode_request(body, tf_predict.input_specs(fn))
+                    answer = encode_outputs(tf_predict.run(fn, inputs), fmt)
+                except json.JSONDecodeError as e:
+                    return self._send(400, json.dumps({"error": f"JSON Parse error: {e}"}).encode())
+                except tf_predict.PredictError as e:
+                    return self._send(400, json.dumps({"error": str(e)}).encode())
+                return self._send(200, answer)
+
+            def _send(self, code, data):
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -80,14 +257,25 @@ class GrpcServer:
                 if request.model_spec.name not in store.loaded:
                     context.abort(grpc.StatusCode.NOT_FOUND,
                                   f"Servable not found: {request.model_spec.name}")
-                inputs = {k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()}
-                out = store.call(request.model_spec.name, request.model_spec.signature_name,
-                                 inputs)
+                try:
+                    out = tf_predict.run_request(store.loaded[request.model_spec.name],
+                                                 request)
+                except tf_predict.PredictError as e:
+                    context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
                 response = predict_pb2.PredictResponse()
                 response.model_spec.CopyFrom(request.model_spec)
                 for k, v in out.items():
                     response.outputs[k].CopyFrom(tf.make_tensor_proto(v))
                 return response
+
+            def GetModelMetadata(self, request, context):  # noqa: N802
+                if request.model_spec.name not in store.loaded:
+                    context.abort(grpc.StatusCode.NOT_FOUND,
+                                  f"Servable not found: {request.model_spec.name}")
+                if list(request.metadata_field) != [SIGNATURE_DEF]:
+                    context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                  "Metadata field signature_def must be requested")
+                return store.metadata(request.model_spec.name)
 
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(Servicer(),

@@ -32,6 +32,7 @@ SERVING_IMAGES = "serving_images"  # image classifiers: uint8 pixels in
 EXAMPLES_INPUT = "examples"  # serving_default's input: serialized raw tf.Examples
 EMBED_SIGNATURE = "embed"  # word2vec: words -> vectors
 NEAREST_SIGNATURE = "nearest"  # word2vec: words, k -> neighbours
+NEXT_WORDS_SIGNATURE = "next_words"  # language models: prefix, k -> next words
 
 # -------------------------------------------------------------------- files in outputs
 STATS_FILE = "training_stats.json"  # in a Trainer's model_run: what training measured

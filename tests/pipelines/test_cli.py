@@ -237,13 +237,37 @@ def test_predict_against_something_that_is_not_tf_serving(tmp_path, capsys, http
     import numpy as np
     path = str(tmp_path / "digit.png")
     Image.fromarray(np.zeros((28, 28), np.uint8), mode="L").save(path)
-    _, url = http_root  # a static file server: it does not answer POST predict calls
+    _, url = http_root  # a static file server: it has no model metadata to give
     rc = cli.main(["predict", "--model", "mnist_cnn", "--rest", url.rstrip("/"), path])
     err = capsys.readouterr().err
     assert rc == 1 and "Traceback" not in err
     ours = [l for l in err.splitlines() if not l.startswith("127.0.0.1 - - ")]  # server log
     assert len(ours) == 1
-    assert ours[0].startswith(f"error: {url}v1/models/mnist_cnn:predict: HTTP 501: ")
+    assert ours[0].startswith(f"error: {url}v1/models/mnist_cnn/metadata: HTTP 404: ")
+
+
+def test_predict_with_a_rest_address_that_is_no_url_is_one_error_line(capsys):
+    rc = cli.main(["predict", "--model", "text_lstm", "--rest", "localhost:8501", "the"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "Traceback" not in err
+    assert err.strip().splitlines() == [
+        "error: localhost:8501/v1/models/text_lstm/metadata: not an http:// or https:// "
+        "URL; REST wants e.g. http://localhost:8501"]
+
+
+@pytest.mark.parametrize("flag", ["--rest", "--grpc"])
+def test_predict_with_nobody_listening_is_one_error_line(tmp_path, capsys, flag):
+    import socket
+    with socket.socket() as s:  # a port that was free a moment ago
+        s.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{s.getsockname()[1]}"
+    endpoint = f"http://{address}" if flag == "--rest" else address
+    rc = cli.main(["predict", "--model", "text_lstm", flag, endpoint, "the meaning of"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith(f"error: {endpoint}")
+    assert ("Connection refused" if flag == "--rest" else "UNAVAILABLE") in err
 
 
 def test_report_runs_and_tensorboard_without_runs_name_the_folder(tmp_path, capsys):

@@ -10,7 +10,9 @@ Signatures (TF Serving and `tf.saved_model.load(...).signatures[...]`):
 - `next_words`: `prefix` string [N], `k` int32 [] -> `words` string [N, k] and
   `probabilities` float32 [N, k], the k most probable next tokens after the prefix
   (same start context), most probable first (k is capped at the vocabulary size; the
-  candidates include `<eos>`, "the sentence ends here", and `<unk>`).
+  candidates include `<eos>`, "the sentence ends here", and `<unk>`), and
+  `unknown_words` string [N]: the prefix's words not in the vocabulary, space-separated
+  (read as `<unk>`; empty when every word is known).
 Tokens map through the vocabulary (`assets/lm_words.txt`, one word per line, line =
 id); anything else maps to `<unk>`. No lower-casing or other normalisation is done:
 clients send text tokenised the way the corpus was.
@@ -35,7 +37,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from trainer.contract import SERVING_DEFAULT
+from trainer.contract import NEXT_WORDS_SIGNATURE, SERVING_DEFAULT
 from trainer.lm import model as model_lib
 from trainer.lm.config import LMConfig
 from trainer.lm.evaluation import token_nll
@@ -43,7 +45,6 @@ from trainer.lm.preprocessing import EOS, EOS_ID, UNK, UNK_ID
 from trainer.serving import warmup
 
 SCORE_SIGNATURE = SERVING_DEFAULT  # scores token windows
-NEXT_WORDS_SIGNATURE = "next_words"
 CONFIG_FILE = "lm.json"
 VOCAB_ASSET = "lm_words.txt"
 
@@ -103,13 +104,20 @@ class LMExport(tf.Module):
                                       tf.TensorSpec([], tf.int32, name="k")],
                      autograph=False)
         def next_words(prefix, k):
-            inputs, lengths = with_start(token_ids(prefix))
+            tokens = tf.strings.split(prefix)
+            ids = tf.ragged.map_flat_values(self.table.lookup, tokens)
+            inputs, lengths = with_start(ids)
             logits, _ = net([inputs, zeros(tf.shape(inputs)[0])], training=False)
             last = tf.gather(logits, lengths - 1, batch_dims=1)  # after the last token
             probabilities = tf.nn.softmax(tf.cast(last, tf.float32), axis=-1)
             k = tf.clip_by_value(k, 0, vocab_size)
             top_p, top_ids = tf.math.top_k(probabilities, k=k)
-            return {"words": tf.gather(self.words, top_ids), "probabilities": top_p}
+            # Clients can tell a prediction after an unknown word (read as <unk>) from one
+            # after the words they typed.
+            unknown = tf.ragged.boolean_mask(
+                tokens, tf.equal(ids, UNK_ID) & tf.not_equal(tokens, UNK))
+            return {"words": tf.gather(self.words, top_ids), "probabilities": top_p,
+                    "unknown_words": tf.strings.reduce_join(unknown, axis=1, separator=" ")}
 
         @tf.function(input_signature=[
             tf.TensorSpec([None, None], tf.int64, name="inputs"),

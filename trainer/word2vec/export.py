@@ -96,12 +96,14 @@ def export(model: Word2VecModel, cfg: Word2VecConfig, vocab_file: str,
     with tf.io.gfile.GFile(os.path.join(extra, CONFIG_FILE), "w") as f:
         json.dump({"config": dataclasses.asdict(cfg), "vocab_size": model.vocab_size}, f,
                   indent=2)
-    # TF Serving replays these at load time, so the first real request is not the slow one.
+    # TF Serving replays these at load time, so the first real request is not the slow one;
+    # one per signature, also the request the ServabilityCheck sends each.
     name, sample = f"text_{cfg.model}", list(words[:8])
     warmup.write_warmup(export_dir, [
         warmup.warmup_log(name, SERVING_DEFAULT, inputs={"words": sample}),
+        warmup.warmup_log(name, EMBED_SIGNATURE, inputs={"words": sample}),
         warmup.warmup_log(name, NEAREST_SIGNATURE,
-                                     inputs={"words": sample, "k": np.int32(5)}),
+                          inputs={"words": sample, "k": np.int32(5)}),
     ])
     return export_dir
 

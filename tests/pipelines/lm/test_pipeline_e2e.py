@@ -1,6 +1,7 @@
 """End to end: LSTM and GRU language models through the text pipeline with LocalDagRunner,
 on a small PTB-format corpus: trained, gated by perplexity, pushed, served."""
 import glob
+import json
 import math
 import os
 
@@ -8,9 +9,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components import datasets, text_corpora
-from pipelines import tasks
+from components import datasets, servability_check, text_corpora
+from pipelines import cli, tasks
 from pipelines.runners import local as local_runner
+from tests.serving_standins import GrpcServer, RestServer
 from trainer.contract import KERAS_FILE
 from trainer.lm.preprocessing import EOS_ID, UNK_ID
 
@@ -53,8 +55,16 @@ def versions(config, model):
     return sorted(os.listdir(os.path.join(config.serving_root, f"text_{model}")))
 
 
-def test_lstm_and_gru_are_trained_gated_and_pushed(corpus, tmp_path):
-    config, result = run(corpus, str(tmp_path / "ws"), ["lstm", "gru"])
+@pytest.fixture(scope="module")
+def trained(corpus, tmp_path_factory):
+    """One run of both models, pushed: (config, result, workspace)."""
+    ws = str(tmp_path_factory.mktemp("lm-ws") / "ws")
+    config, result = run(corpus, ws, ["lstm", "gru"])
+    return config, result, ws
+
+
+def test_lstm_and_gru_are_trained_gated_and_pushed(trained):
+    config, result, ws = trained
     states = {n.node_id: n.state for n in result.nodes.values()}
     assert all(s == "COMPLETE" for s in states.values()), states
     summary = local_runner.format_summary(config, result)
@@ -70,7 +80,7 @@ def test_lstm_and_gru_are_trained_gated_and_pushed(corpus, tmp_path):
 
         # The served scoring agrees with the trained Keras model, token by token.
         keras_model = tf.keras.models.load_model(
-            glob.glob(os.path.join(str(tmp_path / "ws"), "pipelines", config.name,
+            glob.glob(os.path.join(ws, "pipelines", config.name,
                                    f"Trainer.{m.model}", "model_run", "*", KERAS_FILE))[0],
             compile=False)
         words = [w.decode() for w in served.words.numpy()]
@@ -87,6 +97,51 @@ def test_lstm_and_gru_are_trained_gated_and_pushed(corpus, tmp_path):
         assert nxt["words"].shape == (1, 5) and np.all(np.diff(probs) <= 1e-7)
         assert served.signatures["serving_default"](
             sentences=tf.constant(["qqqqzz"]))["log_prob"].shape == (1,)
+
+
+@pytest.fixture(scope="module")
+def servers(trained):
+    _, result, _ = trained
+    models = {f"text_{m.model}": m.pushed_path for m in result.models}
+    rest, grpc_server = RestServer(models), GrpcServer(models)
+    yield {"--rest": rest.url, "--grpc": grpc_server.target}
+    rest.close()
+    grpc_server.close()
+
+
+def test_every_signature_of_the_pushed_models_passes_the_servability_check(trained):
+    _, result, _ = trained
+    for m in result.models:
+        requests = servability_check.check_model(m.pushed_path, f"text_{m.model}", [])
+        assert sorted(requests) == sorted(tf.saved_model.load(m.pushed_path).signatures)
+
+
+@pytest.mark.parametrize("flag", ["--rest", "--grpc"])
+def test_predict_prints_next_word_candidates_of_the_served_models(trained, servers, flag,
+                                                                   capsys):
+    _, result, _ = trained
+    for m in result.models:
+        served = tf.saved_model.load(m.pushed_path)
+        words = [w.decode() for w in served.words.numpy()]
+        prefixes = [" ".join(words[5:8]), words[9]]
+        assert cli.main(["predict", "--model", f"text_{m.model}", flag, servers[flag],
+                         "--top", "4"] + prefixes) == 0
+        lines = [json.loads(l) for l in capsys.readouterr().out.strip().splitlines()]
+        want = served.signatures["next_words"](prefix=tf.constant(prefixes), k=tf.constant(4))
+        assert [l["input"] for l in lines] == prefixes
+        for line, w, p in zip(lines, want["words"].numpy(), want["probabilities"].numpy()):
+            assert [c["word"] for c in line["next_words"]] == [x.decode() for x in w]
+            np.testing.assert_allclose([c["probability"] for c in line["next_words"]], p,
+                                       atol=1e-4)
+
+
+@pytest.mark.parametrize("flag", ["--rest", "--grpc"])
+def test_predict_refuses_a_prefix_with_unknown_words(servers, flag, capsys):
+    rc = cli.main(["predict", "--model", "text_gru", flag, servers[flag], "the qqqqzz"])
+    captured = capsys.readouterr()
+    assert rc == 1 and captured.out == "" and "Traceback" not in captured.err
+    assert captured.err.strip().splitlines() == [
+        "error: 'the qqqqzz': not in text_gru's vocabulary: qqqqzz"]
 
 
 def keras_log_prob(keras_model, ids):

@@ -1,16 +1,20 @@
 """End to end: the text pipeline on a small Wikipedia dump with LocalDagRunner."""
 import bz2
 import glob
+import json
 import os
 from xml.sax.saxutils import escape
 
+import numpy as np
 import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
-from components import datasets, text_corpora
+from components import datasets, servability_check, text_corpora
+from pipelines import cli
 from pipelines.runners import local as local_runner
 from pipelines.word2vec.config import Word2VecPipelineConfig
+from tests.serving_standins import GrpcServer, RestServer
 
 
 def small_dump(folder, n_chunks=6):
@@ -28,16 +32,25 @@ def small_dump(folder, n_chunks=6):
     return str(data)
 
 
-@pytest.mark.e2e
-@pytest.mark.parametrize("kernel", ["tape", "fused"])
-def test_text_pipeline_pushes_servable_models(tmp_path, workspace, kernel):
+@pytest.fixture(scope="module", params=["tape", "fused"])
+def w2v_run(request, tmp_path_factory):
+    """Both models trained with one kernel and pushed: (config, result, workspace, kernel)."""
+    kernel = request.param
+    root = tmp_path_factory.mktemp(f"w2v-{kernel}")
+    workspace = str(root / "workspace")
     config = Word2VecPipelineConfig(
-        data_dir=small_dump(tmp_path), workspace=workspace, models=("skipgram", "cbow"),
+        data_dir=small_dump(root), workspace=workspace, models=("skipgram", "cbow"),
         max_tokens_per_example=100, epochs=1, batch_size=256, embedding_dim=16,
         num_sampled=8, min_count=2, word2vec_kernel=kernel,
         # ~6,000 tokens: WS353 words are mostly OOV, so only the plumbing is gated here.
         min_ws353_spearman=-1.0, min_analogy_accuracy=0.0)
     result = local_runner.run_pipeline(config, echo=lambda _: None)
+    return config, result, workspace, kernel
+
+
+@pytest.mark.e2e
+def test_text_pipeline_pushes_servable_models(w2v_run):
+    config, result, workspace, kernel = w2v_run
     states = {n.node_id: n.state for n in result.nodes.values()}
     assert all(s == "COMPLETE" for s in states.values()), states
     for m in result.models:
@@ -63,13 +76,56 @@ def test_text_pipeline_pushes_servable_models(tmp_path, workspace, kernel):
             fn = loaded.signatures[request.model_spec.signature_name]
             fn(**{k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()})
             signatures_replayed.add(request.model_spec.signature_name)
-        assert signatures_replayed == {"serving_default", "nearest"}
+        assert signatures_replayed == set(loaded.signatures)
         run_dir = os.path.dirname(m.training_stats and glob.glob(os.path.join(
             workspace, "pipelines", config.name, f"Trainer.{m.model}", "model_run", "*",
             "training_stats.json"))[0])
         assert os.path.exists(os.path.join(run_dir, "projector", "vectors.tsv"))
     summary = local_runner.format_summary(config, result)
     assert "WS353 rho" in summary and "blessed" in summary
+
+
+@pytest.fixture(scope="module")
+def servers(w2v_run):
+    _, result, _, _ = w2v_run
+    models = {f"text_{m.model}": m.pushed_path for m in result.models}
+    rest, grpc_server = RestServer(models), GrpcServer(models)
+    yield {"--rest": rest.url, "--grpc": grpc_server.target}
+    rest.close()
+    grpc_server.close()
+
+
+@pytest.mark.e2e
+def test_every_signature_of_the_pushed_models_passes_the_servability_check(w2v_run):
+    _, result, _, _ = w2v_run
+    for m in result.models:
+        requests = servability_check.check_model(m.pushed_path, f"text_{m.model}", [])
+        assert sorted(requests) == sorted(tf.saved_model.load(m.pushed_path).signatures)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("flag", ["--rest", "--grpc"])
+def test_predict_prints_the_nearest_neighbours_of_words(w2v_run, servers, flag, capsys):
+    _, result, _, _ = w2v_run
+    for m in result.models:
+        served = tf.saved_model.load(m.pushed_path)
+        words = ["the", "of"]
+        assert cli.main(["predict", "--model", f"text_{m.model}", flag, servers[flag]]
+                        + words) == 0
+        lines = [json.loads(l) for l in capsys.readouterr().out.strip().splitlines()]
+        want = served.signatures["nearest"](words=tf.constant(words), k=tf.constant(5))
+        assert [l["input"] for l in lines] == words
+        for line, names, scores in zip(lines, want["neighbours"].numpy(),
+                                       want["scores"].numpy()):
+            assert [n["word"] for n in line["neighbours"]] == [x.decode() for x in names]
+            np.testing.assert_allclose([n["similarity"] for n in line["neighbours"]], scores,
+                                       atol=1e-4)
+        rc = cli.main(["predict", "--model", f"text_{m.model}", flag, servers[flag],
+                       "the", "qqqq", "zzzz"])
+        captured = capsys.readouterr()
+        assert rc == 1 and captured.out == "" and "Traceback" not in captured.err
+        assert captured.err.strip().splitlines() == [
+            f"error: not in text_{m.model}'s vocabulary: qqqq, zzzz"]
 
 
 @pytest.mark.e2e

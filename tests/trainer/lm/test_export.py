@@ -78,6 +78,18 @@ def test_next_words_sorted_top_k(exported):
     assert float(tf.reduce_sum(everything["probabilities"])) == pytest.approx(1.0, abs=1e-5)
 
 
+def test_next_words_names_the_prefix_words_read_as_unk(exported):
+    _, _, _, loaded, _ = exported
+    out = loaded.signatures["next_words"](
+        prefix=tf.constant(["the zebra sat Cat", "the cat", "<unk> sat", ""]), k=tf.constant(2))
+    assert [w.decode() for w in out["unknown_words"].numpy()] == ["zebra Cat", "", "", ""]
+    # The words are named, not changed: the prediction is the one after <unk>.
+    same = loaded.signatures["next_words"](prefix=tf.constant(["the <unk> sat <unk>"]),
+                                          k=tf.constant(2))
+    np.testing.assert_allclose(out["probabilities"].numpy()[0], same["probabilities"].numpy()[0],
+                               atol=1e-6)
+
+
 def test_warmup_records_replay_and_metadata(exported):
     cfg, trained, _, loaded, path = exported
     logs = warmup.read_warmup(path)

@@ -101,7 +101,7 @@ def test_the_chiefs_model_passes_the_servability_check_and_classifies(cluster_ru
     blessing.uri = str(tmp_path / "blessing")
     executor = ServabilityCheck.EXECUTOR_SPEC.executor_class()
     executor.Do({"model": [model], "examples": [examples]}, {"blessing": [blessing]},
-                {"serving_model_name": "mnist_softmax", "signature_name": "serving_default",
+                {"serving_model_name": "mnist_softmax",
                  "num_examples": 16, "split": "eval"})
     assert blessing.get_int_custom_property("blessed") == 1, \
         blessing.get_string_custom_property("reason")

@@ -119,7 +119,8 @@ def test_new_version_appears_complete_and_is_served(s3, repo, saved_model, tmp_p
             predictions = json.loads(response.read())["predictions"]
     finally:
         server.close()
-    np.testing.assert_allclose([p["y"] for p in predictions], [[6.0], [7.0]])
+    # One output (`y`): TF Serving's rows are its values alone, not {"y": ...} objects.
+    np.testing.assert_allclose(predictions, [[6.0], [7.0]])
 
     assert sync(s3, dest).lines() == []  # nothing new: nothing downloaded again
 
