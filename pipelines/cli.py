@@ -124,7 +124,8 @@ def _write_report(workspace: str, pipeline: str, run_id: str) -> None:
         path = report_page.write(workspace, pipeline, run_id)
     except Exception as e:  # pylint: disable=broad-except
         # The run itself succeeded and its summary is printed; say why no report came.
-        print(f"warning: no run report written: {type(e).__name__}: {e}", file=sys.stderr)
+        print(f"warning: no run report written: {type(e).__name__}: {e}",
+              file=console.terminal())
         return
     print(f"report: {path}")
 
