@@ -264,9 +264,11 @@ def test_an_unknown_corpus_is_refused_with_the_task_tables_list(command, capsys)
 
 
 def test_a_full_disk_is_one_error_line_naming_the_folder(tmp_path, capsys, monkeypatch):
+    from pipelines import console  # pylint: disable=import-outside-toplevel
     from pipelines.runners import local as local_runner  # pylint: disable=import-outside-toplevel
 
     def fail(config, echo=print):
+        console.log_to(str(tmp_path / "run.log"))  # stderr is the log file from here on
         try:
             raise OSError(28, "No space left on device", f"{config.pipeline_root}/T/x.gz")
         except OSError as e:
@@ -278,6 +280,7 @@ def test_a_full_disk_is_one_error_line_naming_the_folder(tmp_path, capsys, monke
     rc = cli.main(["run", "mnist", "--models", "softmax", "--workspace", str(ws)])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1
+    assert err[-2] == "full log (with tracebacks): run.log"
     assert err[-1] == (f"error: component Trainer.softmax failed: no space left on device "
                        f"under {ws}/pipelines/classics-mnist/T; nothing was pushed (free "
                        f"space there, or give --workspace or --pipeline-root on another "
