@@ -307,3 +307,38 @@ def test_a_report_that_cannot_be_written_is_a_warning_on_the_terminal(tmp_path, 
         cli._write_report(str(tmp_path), "classics-mnist", "1")  # pylint: disable=protected-access
     assert capsys.readouterr().err == (f"warning: no run report written: PermissionError: "
                                        f"[Errno 13] Permission denied: '{tmp_path}/reports'\n")
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 128 KiB tmpfs (root only; skipped where mounting is not allowed)."""
+    folder = tmp_path / "small-disk"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", str(folder)],
+                             capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.mark.e2e
+def test_a_run_whose_pipeline_root_fills_up_names_it(tmp_path, capsys, full_disk):
+    data = tmp_path / "data"
+    data.mkdir()
+    words = [f"w{i:04d}x{i * 7919 % 10007}" for i in range(5000)]
+    with open(data / "corpus.txt", "w") as f:  # 1.5 MB: its examples do not fit in 128 KiB
+        for line in range(20000):
+            f.write(" ".join(words[(line * 13 + k * 101) % 5000] for k in range(12)) + "\n")
+    ws = tmp_path / "ws"
+    rc = cli.main(["run", "text", "--models", "skipgram", "--data", str(data),
+                   "--workspace", str(ws), "--pipeline-root", str(full_disk)])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert err.strip().splitlines()[-1] == (
+        f"error: component TextExampleGen failed: no space left on device under "
+        f"{full_disk}/classics-text; nothing was pushed (free space there, or give "
+        f"--workspace or --pipeline-root on another disk, and run again)"), err
+    assert "Traceback" not in err and "Errno" not in err
+    assert _published_examples(ws, "classics-text") == 0
+    assert os.listdir(ws / "serving") == []
