@@ -51,7 +51,10 @@ def _keep(stream: TextIO) -> Tuple[TextIO, bool]:
         fd = stream.fileno()
     except (AttributeError, OSError, ValueError):  # e.g. a test's in-memory capture
         return stream, False
-    stream.flush()
+    try:
+        stream.flush()  # what it holds so far goes out before anything written to the copy
+    except (OSError, ValueError):
+        pass
     kept = os.fdopen(os.dup(fd), "w", buffering=1, closefd=True,
                      encoding=getattr(stream, "encoding", None) or "utf-8",
                      errors="backslashreplace")
@@ -163,11 +166,13 @@ class Quiet:
         global _active
         _active = None
         self._restore_stderr()
+        if self._saved_root is not None:
+            self._restore_logging(*self._saved_root)
+        # Last: the terminal handler just taken off the root logger writes to it.
         self._close_terminal()
-        if self._saved_root is None:
-            return
+
+    def _restore_logging(self, level: int, handlers: List[logging.Handler]) -> None:
         root = logging.getLogger()
-        level, handlers = self._saved_root
         root.handlers = handlers
         root.setLevel(level)
         for logger, saved, propagate in self._saved_loggers:
@@ -185,7 +190,7 @@ class Quiet:
             self._own_terminal = False
             try:
                 terminal.close()
-            except OSError:  # a closed pipe: nothing more can reach it anyway
+            except (OSError, ValueError):  # a closed pipe: nothing more can reach it anyway
                 pass
 
 
