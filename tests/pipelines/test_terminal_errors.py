@@ -4,9 +4,9 @@ as the last line of the terminal (the process's real stderr, not the run's log f
 traceback, and a non-zero exit; in every Beam mode.
 
 What costs time is a process start (TensorFlow, TFX and Beam imports: 15-30 s on a busy
-2-core machine), not the failing run (a few seconds: the ExampleGen fails first). So one
-process per Beam mode runs its cases one after another through `cli.main`, each with its
-own workspace, fd 2 being the pipe the test reads, and the test cuts the terminal text at
+2-core machine), not the failing run (4-12 s: the ExampleGen fails first). So one process
+runs every case one after another through `cli.main`, each with its own workspace and
+`--beam-mode`, fd 2 being the pipe the test reads, and the test cuts the terminal text at
 markers written straight to the file descriptors between cases. The matrix:
 
 - in_memory: every kind for every corpus.
@@ -19,8 +19,7 @@ markers written straight to the file descriptors between cases. The matrix:
   there, and the error reaches the runner only as text; each such run starts worker
   processes that import TensorFlow again (20-40 s), hence one case.
 
-One process for all of them: 27 cases, about 4 minutes on a busy 2-core machine (a failing
-run costs 4-12 s, the imports 45 s).
+27 cases, about 5 minutes on a 2-core machine shared with other work.
 """
 import bz2
 import json
