@@ -176,6 +176,15 @@ def _decode_error(path: str, err: UnicodeDecodeError, offset: int, line: Optiona
                                  f"{err.object[err.start:err.end]!r} ({err.reason})")
 
 
+def _long_line(path: str, line_no: int, max_line_bytes: int) -> TextCorpusError:
+    # Usually a token stream in a file the layout detection took for lines of text:
+    # say which layout reads it, and how detect_format picks that layout.
+    return TextCorpusError(path, f"line {line_no} is longer than {max_line_bytes} bytes, so "
+                                 f"this is not a text of lines; a single-line token stream "
+                                 f"is the text8 layout: name the file text8 (or text8.zip) "
+                                 f"and it is read as one")
+
+
 def _iter_lines(path: str, max_line_bytes: int) -> Iterator[tuple]:
     """(line_number, text) for each line of a (possibly compressed) UTF-8 file, without
     ever holding more than `max_line_bytes` of one line in memory."""
@@ -190,9 +199,7 @@ def _iter_lines(path: str, max_line_bytes: int) -> Iterator[tuple]:
                 line_no += 1
                 yield line_no, _decode_line(path, raw, line_no, max_line_bytes)
             if len(pending) > max_line_bytes:
-                raise TextCorpusError(path, f"line {line_no + 1} is longer than "
-                                            f"{max_line_bytes} bytes (not a line-per-"
-                                            f"sentence text file?)")
+                raise _long_line(path, line_no + 1, max_line_bytes)
         if pending:
             line_no += 1
             yield line_no, _decode_line(path, pending, line_no, max_line_bytes)
@@ -200,8 +207,7 @@ def _iter_lines(path: str, max_line_bytes: int) -> Iterator[tuple]:
 
 def _decode_line(path: str, raw: bytes, line_no: int, max_line_bytes: int) -> str:
     if len(raw) > max_line_bytes:
-        raise TextCorpusError(path, f"line {line_no} is longer than {max_line_bytes} bytes "
-                                    f"(not a line-per-sentence text file?)")
+        raise _long_line(path, line_no, max_line_bytes)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import os
 import re
 import shlex
@@ -106,9 +107,11 @@ def _cmd_run(args) -> int:
     try:
         result = local_runner.run_pipeline(config)
     except local_runner.PipelineRunError as e:
-        # The error last: it is what a user (or a CI log's tail) reads first.
-        print(f"full log (with tracebacks): {e.log_path}", file=sys.stderr)
-        print(f"error: {e}", file=sys.stderr)
+        # The error last: it is what a user (or a CI log's tail) reads first. Both go to
+        # the terminal the command started with: stderr is the run's log file until the
+        # console is left.
+        print(f"full log (with tracebacks): {e.log_path}", file=console.terminal())
+        console.error(str(e))
         return 1
     print(local_runner.format_summary(config, result))
     _write_report(config.workspace, config.name, result.run_id)
@@ -121,7 +124,8 @@ def _write_report(workspace: str, pipeline: str, run_id: str) -> None:
         path = report_page.write(workspace, pipeline, run_id)
     except Exception as e:  # pylint: disable=broad-except
         # The run itself succeeded and its summary is printed; say why no report came.
-        print(f"warning: no run report written: {type(e).__name__}: {e}", file=sys.stderr)
+        print(f"warning: no run report written: {type(e).__name__}: {e}",
+              file=console.terminal())
         return
     print(f"report: {path}")
 
@@ -136,7 +140,7 @@ def _cmd_report(args) -> int:
     try:
         path = report_page.write(_workspace(args), args.pipeline, args.run, args.output)
     except LookupError as e:
-        print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
+        console.error(str(e.args[0] if e.args else e))
         return 2
     print(f"report: {path}")
     return 0
@@ -150,7 +154,7 @@ def _cmd_runs(args) -> int:
     try:
         runs, task = report_page.read_all(metadata_path, name)
     except LookupError as e:
-        print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
+        console.error(str(e.args[0] if e.args else e))
         return 2
     root = report.serving_root_of(runs) or os.path.join(workspace, "serving")
     print(f"pipeline {name} ({metadata_path}): {len(runs)} run(s), newest first")
@@ -165,7 +169,7 @@ def _cmd_tensorboard(args) -> int:
     try:
         run, _ = report_page.read(metadata_path, name, args.run)
     except LookupError as e:
-        print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
+        console.error(str(e.args[0] if e.args else e))
         return 2
     cmd = report_page.tensorboard_command(report_page.tensorboard_logdirs(run),
                                           port=args.port)
@@ -189,7 +193,7 @@ def _cmd_fetch(args) -> int:
     try:
         datasets.fetch(args.dataset, dest, base_url=args.base_url)
     except datasets.FetchError as e:
-        print(f"error: {e}", file=sys.stderr)
+        console.error(str(e))
         return 1
     print(f"{args.dataset}: ready in {dest}")
     return 0
@@ -237,12 +241,10 @@ def _cmd_submit(args) -> int:
     host = args.host or os.environ.get("KFP_HOST")
     namespace = args.namespace or os.environ.get("KFP_NAMESPACE")
     if not host:
-        print("error: no Kubeflow Pipelines endpoint: pass --host or set KFP_HOST",
-              file=sys.stderr)
+        console.error("no Kubeflow Pipelines endpoint: pass --host or set KFP_HOST")
         return 2
     if not os.path.isfile(args.package):
-        print(f"error: {args.package}: no such pipeline file (run `classics compile`)",
-              file=sys.stderr)
+        console.error(f"{args.package}: no such pipeline file (run `classics compile`)")
         return 2
     import urllib3  # pylint: disable=import-outside-toplevel
     from kfp_server_api.exceptions import ApiException  # pylint: disable=import-outside-toplevel
@@ -251,13 +253,12 @@ def _cmd_submit(args) -> int:
                                         args.run_name, pipeline_root=args.pipeline_root)
     except urllib3.exceptions.HTTPError as e:  # no connection (after the client's retries)
         reason = str(getattr(e, "reason", None) or e)
-        errno = re.search(r"\[Errno -?\d+\] [^'\")]*", reason)
-        print(f"error: cannot reach Kubeflow Pipelines at {host}: "
-              f"{errno.group(0) if errno else reason}", file=sys.stderr)
+        code = re.search(r"\[Errno -?\d+\] [^'\")]*", reason)
+        console.error(f"cannot reach Kubeflow Pipelines at {host}: "
+                      f"{code.group(0) if code else reason}")
         return 1
     except ApiException as e:  # reached, but it answered with an HTTP error
-        print(f"error: Kubeflow Pipelines at {host} answered HTTP {e.status} {e.reason}",
-              file=sys.stderr)
+        console.error(f"Kubeflow Pipelines at {host} answered HTTP {e.status} {e.reason}")
         return 1
     print(f"submitted {args.package}: run {getattr(result, 'run_id', result)}")
     return 0
@@ -270,7 +271,7 @@ def _cmd_predict(args) -> int:
     from trainer.serving import client as serving_client  # pylint: disable=import-outside-toplevel
 
     if bool(args.rest) == bool(args.grpc):
-        print("error: give exactly one of --rest URL or --grpc HOST:PORT", file=sys.stderr)
+        console.error("give exactly one of --rest URL or --grpc HOST:PORT")
         return 2
     endpoint = serving_client.Endpoint(args.model, rest=args.rest, grpc=args.grpc)
     try:
@@ -309,7 +310,7 @@ def _cmd_predict(args) -> int:
                   file=sys.stderr)
             return 1
     except serving_client.ServingError as e:
-        print(f"error: {e}", file=sys.stderr)
+        console.error(str(e))
         return 1
     for line in lines:
         print(json.dumps(line))
@@ -509,17 +510,22 @@ def _main(argv: Optional[List[str]] = None) -> int:
     console.prepare(verbose)  # before any command imports TensorFlow
     try:
         if getattr(args, "quiet", False):
-            # Library chatter to the run's log file; ERROR records still on stderr.
+            # Library chatter to the run's log file; ERROR records and error lines
+            # still on the terminal.
             with console.Quiet(verbose):
                 return args.func(args)
         return args.func(args)
     except (KeyError, FileNotFoundError, ValueError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"error: {msg}", file=sys.stderr)
+        console.error(str(msg))
         return 2
     except OSError as e:  # e.g. --workspace/--dest/--output-dir not a writable folder
         where = e.filename or "a file or folder the command needs"
-        print(f"error: cannot use {where}: {e.strerror or e}", file=sys.stderr)
+        if e.errno == errno.ENOSPC:  # a run's own folders: before any component ran
+            console.error(f"no space left on device under {where}" +
+                          ("; nothing was pushed" if args.command == "run" else ""))
+            return 1
+        console.error(f"cannot use {where}: {e.strerror or e}")
         return 2
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 import re
-import sys
 import time
-from typing import Callable, Optional
+from typing import Callable, List, Optional
 
+from pipelines import console
 from trainer.epoch_log import EPOCH_LINE
 
 _RUNNING = re.compile(r"^Component (\S+) is running\.$")
@@ -46,6 +46,7 @@ class ComponentProgress:
         self.echo = echo
         self.terminal_level = terminal_level
         self.current: Optional[str] = None
+        self.ran: List[str] = []  # components that ran to the end here (not from cache)
         self._start = 0.0
         self._cached = False
         self._logger = logging.getLogger("absl")
@@ -66,13 +67,17 @@ class ComponentProgress:
         if m:
             took = time.perf_counter() - self._start
             how = "cached" if self._cached else "done"
+            if not self._cached:
+                self.ran.append(m.group(1))
             self.echo(f"[{time.strftime('%H:%M:%S')}] {m.group(1):<24} {how} in {took:.1f}s")
             self.current = None
 
     def __enter__(self) -> "ComponentProgress":
         self._file = logging.FileHandler(self.log_path)
         self._file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        self._stderr = logging.StreamHandler(sys.stderr)
+        # The terminal the command started with: stderr itself goes to the log file
+        # while a quiet console runs (pipelines/console.py).
+        self._stderr = logging.StreamHandler(console.terminal())
         self._stderr.setLevel(self.terminal_level)
         self._stderr.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
         self._stderr.addFilter(lambda r: not _EXECUTION_FAILED.match(r.getMessage()))

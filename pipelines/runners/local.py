@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import re
 import sys
 import time
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Sequence
 
 from tfx import v1 as tfx
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
@@ -20,17 +21,81 @@ from pipelines.progress import ComponentProgress
 from trainer.runtime import object_store
 
 
+class DiskFullError(OSError):
+    """A write failed for want of space (ENOSPC), wherever it surfaced: an OSError, or
+    TensorFlow's own error text (SaveV2 raises ResourceExhaustedError "<file>; No space
+    left on device"). `path` is the file or folder named, None when none was."""
+
+    def __init__(self, path: Optional[str]):
+        super().__init__(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+        self.path = path
+
+    def __reduce__(self):
+        return (type(self), (self.path,))
+
+
+_NO_SPACE = "No space left on device"
+# Where the text names the file: TensorFlow puts it first ("<path>; No space left on
+# device"), Python's OSError last ("[Errno 28] No space left on device: '<path>'"), also
+# when Beam passes the error on from a worker as text.
+_NO_SPACE_PATHS = (
+    re.compile(r"(?P<path>(?:[a-z][a-z0-9+.-]*://|/)[^\s;{}'\"]+); " + _NO_SPACE),
+    re.compile(_NO_SPACE + r": '(?P<path>[^']+)'"))
+
+
+def _disk_full(chain: List[BaseException]) -> Optional[DiskFullError]:
+    found = False
+    for e in chain:
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            found = True
+            if e.filename:
+                return DiskFullError(os.fsdecode(e.filename))
+        text = str(e)
+        if _NO_SPACE in text:
+            found = True
+            for pattern in _NO_SPACE_PATHS:
+                m = pattern.search(text)
+                if m:
+                    return DiskFullError(m.group("path"))
+    return DiskFullError(None) if found else None
+
+
+def full_folder(path: str) -> str:
+    """The folder a failed write of `path` was in, without TensorFlow's temporary
+    parts (checkpoints and SavedModels are written to "<name>_temp/" first)."""
+    parts = path.rstrip("/").split("/")
+    for i, part in enumerate(parts):
+        if i and part.endswith("_temp"):
+            return "/".join(parts[:i]) or "/"
+    if filesystem.is_local(path) and os.path.isdir(path):
+        return path
+    return "/".join(parts[:-1]) or "/"
+
+
 class PipelineRunError(RuntimeError):
     """A component failed; carries the component id and the cause to report
-    (`reported_cause`): a bad input file's message is "<path>: <problem>" as it is."""
+    (`reported_cause`): a bad input file's message is "<path>: <problem>" as it is; a
+    full disk's names the folder (else `pipeline_root`) and says whether anything was
+    pushed (`ran`: the components that ran to the end before it)."""
 
-    def __init__(self, component: Optional[str], cause: BaseException, log_path: str):
+    def __init__(self, component: Optional[str], cause: BaseException, log_path: str,
+                 pipeline_root: Optional[str] = None, ran: Sequence[str] = ()):
         self.component = component
         self.cause = cause
         self.log_path = log_path
         where = f"component {component}" if component else "pipeline"
-        what = str(cause) if isinstance(cause, InputFileError) \
-            else f"{type(cause).__name__}: {cause}"
+        if isinstance(cause, DiskFullError):
+            folder = full_folder(cause.path) if cause.path else pipeline_root
+            pushers = [c for c in ran if c.startswith("Pusher")]
+            what = (f"no space left on device under {folder or 'the workspace'}; " +
+                    (f"nothing was pushed after {', '.join(pushers)} ran" if pushers
+                     else "nothing was pushed") +
+                    " (free space there, or give --workspace or --pipeline-root on "
+                    "another disk, and run again)")
+        elif isinstance(cause, InputFileError):
+            what = str(cause)
+        else:
+            what = f"{type(cause).__name__}: {cause}"
         super().__init__(f"{where} failed: {what}")
 
 
@@ -74,11 +139,14 @@ def _input_error_in_text(text: str) -> Optional[InputFileError]:
 
 
 def reported_cause(exc: BaseException) -> BaseException:
-    """What to tell the user about a failed run: the outermost InputFileError in the
-    chain (its message names the file and the problem; the exceptions under it, e.g. a
-    UnicodeDecodeError, do not), else one that Beam passed on as text, else the innermost
-    cause."""
+    """What to tell the user about a failed run: a full disk (DiskFullError) wherever
+    in the chain it shows, else the outermost InputFileError in the chain (its message
+    names the file and the problem; the exceptions under it, e.g. a UnicodeDecodeError,
+    do not), else one that Beam passed on as text, else the innermost cause."""
     chain = _chain(exc)
+    full = _disk_full(chain)
+    if full is not None:
+        return full
     for e in chain:
         if isinstance(e, InputFileError):
             return e
@@ -130,7 +198,8 @@ def run_pipeline(config: PipelineConfig, echo: Callable[[str], None] = print
         try:
             _Runner().run(pipeline)
         except Exception as e:  # pylint: disable=broad-except
-            raise PipelineRunError(progress.current, reported_cause(e), log_path) from e
+            raise PipelineRunError(progress.current, reported_cause(e), log_path,
+                                   config.pipeline_root, progress.ran) from e
     return report.latest_run(config.metadata_path, config.name, list(config.models),
                              task.read_metrics)
 

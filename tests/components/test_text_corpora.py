@@ -112,6 +112,19 @@ def test_overlong_line_is_an_error(tmp_path):
         list(tc.read_lines(str(tmp_path / "ptb.train.txt"), max_line_bytes=100))
 
 
+def test_a_token_stream_in_a_txt_file_is_pointed_at_the_text8_layout(tmp_path):
+    (tmp_path / "corpus.txt").write_text("word " * 300_000)  # one 1.5 MB line
+    with pytest.raises(tc.TextCorpusError) as raised:
+        list(tc.read_corpus(str(tmp_path)))
+    assert str(raised.value) == (
+        f"{tmp_path}/corpus.txt: line 1 is longer than 1048576 bytes, so this is not a text "
+        f"of lines; a single-line token stream is the text8 layout: name the file text8 (or "
+        f"text8.zip) and it is read as one")
+    # And so it is.
+    (tmp_path / "corpus.txt").rename(tmp_path / "text8")
+    assert sum(len(c.tokens) for c in tc.read_corpus(str(tmp_path))) == 300_000
+
+
 def test_overlong_token_in_a_stream_is_an_error(tmp_path):
     (tmp_path / "text8").write_text("a" * (tc.MAX_TOKEN_CHARS + 1))
     with pytest.raises(tc.TextCorpusError, match=r"text8: .*token"):

@@ -285,3 +285,84 @@ def test_an_unknown_corpus_is_refused_with_the_task_tables_list(command, capsys)
     err = capsys.readouterr().err
     assert "unknown corpus 'mnst'" in err and ", ".join(tasks.corpora()) in err
     assert "Traceback" not in err
+
+
+def test_a_full_disk_is_one_error_line_naming_the_folder(tmp_path, capsys, monkeypatch):
+    from pipelines import console  # pylint: disable=import-outside-toplevel
+    from pipelines.runners import local as local_runner  # pylint: disable=import-outside-toplevel
+
+    def fail(config, echo=print):
+        console.log_to(str(tmp_path / "run.log"))  # stderr is the log file from here on
+        try:
+            raise OSError(28, "No space left on device", f"{config.pipeline_root}/T/x.gz")
+        except OSError as e:
+            raise local_runner.PipelineRunError(
+                "Trainer.softmax", local_runner.reported_cause(e), "run.log",
+                config.pipeline_root) from e
+    monkeypatch.setattr(local_runner, "run_pipeline", fail)
+    ws = tmp_path / "ws"
+    rc = cli.main(["run", "mnist", "--models", "softmax", "--workspace", str(ws)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1
+    assert err[-2] == "full log (with tracebacks): run.log"
+    assert err[-1] == (f"error: component Trainer.softmax failed: no space left on device "
+                       f"under {ws}/pipelines/classics-mnist/T; nothing was pushed (free "
+                       f"space there, or give --workspace or --pipeline-root on another "
+                       f"disk, and run again)")
+    # Before any component: the run's own folders.
+    monkeypatch.setattr(local_runner, "run_pipeline", lambda config, echo=print: (
+        _ for _ in ()).throw(OSError(28, "No space left on device", str(ws / "logs"))))
+    rc = cli.main(["run", "mnist", "--models", "softmax", "--workspace", str(ws)])
+    assert rc == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: no space left on device under {ws / 'logs'}; nothing was pushed")
+
+
+def test_a_report_that_cannot_be_written_is_a_warning_on_the_terminal(tmp_path, capsys,
+                                                                       monkeypatch):
+    from pipelines import console  # pylint: disable=import-outside-toplevel
+    from pipelines.report import page  # pylint: disable=import-outside-toplevel
+
+    def fail(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "reports"))
+    monkeypatch.setattr(page, "write", fail)
+    with console.Quiet():  # as in a run: stderr is the log file by now
+        console.log_to(str(tmp_path / "run.log"))
+        cli._write_report(str(tmp_path), "classics-mnist", "1")  # pylint: disable=protected-access
+    assert capsys.readouterr().err == (f"warning: no run report written: PermissionError: "
+                                       f"[Errno 13] Permission denied: '{tmp_path}/reports'\n")
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 128 KiB tmpfs (root only; skipped where mounting is not allowed)."""
+    folder = tmp_path / "small-disk"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", str(folder)],
+                             capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.mark.e2e
+def test_a_run_whose_pipeline_root_fills_up_names_it(tmp_path, capsys, full_disk):
+    data = tmp_path / "data"
+    data.mkdir()
+    words = [f"w{i:04d}x{i * 7919 % 10007}" for i in range(5000)]
+    with open(data / "corpus.txt", "w") as f:  # 1.5 MB: its examples do not fit in 128 KiB
+        for line in range(20000):
+            f.write(" ".join(words[(line * 13 + k * 101) % 5000] for k in range(12)) + "\n")
+    ws = tmp_path / "ws"
+    rc = cli.main(["run", "text", "--models", "skipgram", "--data", str(data),
+                   "--workspace", str(ws), "--pipeline-root", str(full_disk)])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert err.strip().splitlines()[-1] == (
+        f"error: component TextExampleGen failed: no space left on device under "
+        f"{full_disk}/classics-text; nothing was pushed (free space there, or give "
+        f"--workspace or --pipeline-root on another disk, and run again)"), err
+    assert "Traceback" not in err and "Errno" not in err
+    assert _published_examples(ws, "classics-text") == 0
+    assert os.listdir(ws / "serving") == []

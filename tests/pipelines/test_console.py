@@ -6,6 +6,7 @@ import sys
 import warnings
 
 from pipelines import console
+from tests.paths import REPO
 
 
 def test_quiet_sends_chatter_to_the_log_and_errors_to_the_terminal(tmp_path, capsys):
@@ -59,3 +60,51 @@ def test_cpp_log_level(monkeypatch):
     assert os.environ[console.CPP_LOG_LEVEL] == "3"
     console.prepare(verbose=True)
     assert os.environ[console.CPP_LOG_LEVEL] == "0"
+
+
+_DIVERTED = r'''
+import logging, os, subprocess, sys, threading
+from pipelines import console
+with console.Quiet():
+    print("imported, before the log file is known", file=sys.stderr)
+    console.log_to(sys.argv[1])
+    print("sys.stderr", file=sys.stderr)
+    os.write(2, b"fd 2\n")
+    thread = threading.Thread(target=lambda: print("a worker thread", file=sys.stderr))
+    thread.start()
+    thread.join()
+    subprocess.run([sys.executable, "-c", "import sys; print('a worker process', "
+                    "file=sys.stderr)"], check=True)
+    logging.getLogger("apache_beam").error("a real problem")
+    print("progress", flush=True)
+    console.error("the run failed")
+print("after", file=sys.stderr)
+os.write(2, b"fd 2 after\n")
+'''
+
+
+def test_once_the_log_file_is_known_stderr_goes_there_and_errors_to_the_terminal(tmp_path):
+    # A real process: its stderr is the terminal, whatever writes to fd 2 or sys.stderr.
+    log = tmp_path / "run.log"
+    proc = subprocess.run([sys.executable, "-c", _DIVERTED, str(log)],
+                          env=dict(os.environ, PYTHONPATH=REPO),
+                          capture_output=True, text=True, timeout=120, check=True)
+    assert proc.stderr.splitlines() == [
+        "imported, before the log file is known", "ERROR: a real problem",
+        "error: the run failed", "after", "fd 2 after"], proc.stderr
+    assert proc.stdout == "progress\n"
+    text = log.read_text()
+    for line in ("sys.stderr", "fd 2", "a worker thread", "a worker process"):
+        assert f"{line}\n" in text, line
+    assert "the run failed" not in text
+
+
+def test_the_terminal_is_the_stderr_the_command_started_with(tmp_path, capsys):
+    with console.Quiet():
+        console.log_to(str(tmp_path / "run.log"))
+        print("library chatter", file=sys.stderr)
+        console.error("the run failed")
+        assert console.terminal() is not sys.stderr
+    assert console.terminal() is sys.stderr
+    assert capsys.readouterr().err == "error: the run failed\n"
+    assert "library chatter" in (tmp_path / "run.log").read_text()
