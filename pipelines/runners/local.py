@@ -1,6 +1,7 @@
 """Runs a pipeline on this machine: LocalDagRunner, SQLite ML Metadata, Beam DirectRunner."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -17,6 +18,7 @@ from pipelines import console, nodes, tasks
 from pipelines.report import runs as report
 from pipelines.config import PipelineConfig, local_beam_args
 from pipelines.progress import ComponentProgress
+from pipelines.runners import scratch
 from trainer.runtime import object_store
 
 
@@ -133,6 +135,13 @@ def run_pipeline(config: PipelineConfig, echo: Callable[[str], None] = print
               config.serving_root, os.path.join(config.workspace, "logs")):
         if filesystem.is_local(d):  # object stores have no folders to create
             os.makedirs(d, exist_ok=True)
+    with (scratch.run_scratch(config.workspace) if filesystem.is_local(config.workspace)
+          else contextlib.nullcontext()):
+        return _run(task, config, data_dir, echo)
+
+
+def _run(task: tasks.Task, config: PipelineConfig, data_dir: str,
+         echo: Callable[[str], None]) -> report.RunReport:
     connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(
         config.metadata_path)
     pipeline = nodes.for_local_run(config, task.create_pipeline(
