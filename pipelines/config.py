@@ -114,8 +114,9 @@ class PipelineConfig:
     pipeline_name: Optional[str] = None
     epochs: Optional[int] = None  # overrides every model's default
     batch_size: Optional[int] = None
-    # Extra Beam args; a local run adds a DirectRunner mode unless these name one
-    # (local_beam_args). Kubeflow compiles set the cluster's.
+    # Extra Beam args; a local run adds a DirectRunner mode unless these name one, and
+    # for the DirectRunner what spares TFX's package build (local_beam_args). Kubeflow
+    # compiles set the cluster's.
     beam_args: List[str] = dataclasses.field(default_factory=list)
     enable_cache: bool = True
     # Transform's own pre- and post-transform statistics (TFX's default); off: the raw
