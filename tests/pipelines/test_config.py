@@ -58,7 +58,7 @@ def test_a_local_directrunner_run_builds_no_tfx_package(mode, tmp_path, monkeypa
 @pytest.mark.parametrize("runner", [
     ["--runner=DirectRunner"], ["--runner", "SwitchingDirectRunner"],
     ["--runner=apache_beam.runners.direct.direct_runner.BundleBasedDirectRunner"]])
-def test_the_directrunner_named_as_beam_knows_it_is_still_the_directrunner(runner):
+def test_a_directrunner_named_explicitly_builds_no_tfx_package_either(runner):
     args = config.local_beam_args(ImagePipelineConfig(beam_args=runner))
     assert args == runner + list(config.DIRECT_RUNNER_DEPENDENCY_ARGS)
 
