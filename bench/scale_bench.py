@@ -215,6 +215,7 @@ def run_one(corpus: str, size: float, workdir: str, beam: str, out_json: str,
     from tfx import v1 as tfx  # pylint: disable=import-outside-toplevel
     from pipelines import config as config_lib, nodes  # pylint: disable=import-outside-toplevel
     from pipelines.report import runs as report  # pylint: disable=import-outside-toplevel
+    from pipelines.runners import local as local_runner  # pylint: disable=import-outside-toplevel
     from pipelines.image import pipeline as image_pipeline
     from pipelines.image.config import ImagePipelineConfig  # pylint: disable=import-outside-toplevel
     from pipelines.word2vec.config import Word2VecPipelineConfig  # noqa: E501  pylint: disable=import-outside-toplevel
@@ -277,10 +278,11 @@ def run_one(corpus: str, size: float, workdir: str, beam: str, out_json: str,
     # The ExampleGen's own args as the run gets them (the pipeline's, then its own).
     example_gen_args = list(parts[0].executor_spec.beam_pipeline_args)
     t0 = time.perf_counter()
-    tfx.orchestration.LocalDagRunner().run(pipeline)
+    runner = local_runner.Runner()
+    runner.run(pipeline)
     wall = time.perf_counter() - t0
 
-    run = report.latest_run(config.metadata_path, name, [model], lambda uri: {})
+    run = report.read_run(config.metadata_path, name, runner.run_id, [model], lambda uri: {})
     windows = _node_windows(config.metadata_path, name)
     stats = run.models[0].training_stats or {}
     result = {

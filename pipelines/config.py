@@ -36,6 +36,40 @@ DEFAULT_BEAM_ARGS = IN_MEMORY_BEAM_ARGS
 SHARD_WRITER_BEAM_ARGS = MULTI_THREADING_BEAM_ARGS
 
 
+# TFX hands every Beam component whose args name no package, setup file, requirements file
+# or container image a `tfx_ephemeral` source package of the installed TFX, for remote
+# workers to install (tfx/utils/dependency_utils.py make_beam_dependency_flags): a ~49 MB
+# copy built in a new temporary folder per component and never deleted. The DirectRunner's
+# workers are this process's threads or subprocesses of this Python; they install nothing
+# and read no container image. So local DirectRunner args name the pipeline image (what the
+# workers' dependencies are on a cluster), which stops TFX building the package; any other
+# runner keeps TFX's behaviour.
+PIPELINE_IMAGE = "tfx-classics:latest"
+DIRECT_RUNNER_DEPENDENCY_ARGS = (f"--sdk_container_image={PIPELINE_IMAGE}",)
+# The args make_beam_dependency_flags takes as "dependencies provided" (Beam's spellings).
+_DEPENDENCY_FLAGS = ("--extra_package", "--extra_packages", "--setup_file",
+                     "--requirements_file", "--worker_harness_container_image",
+                     "--sdk_container_image")
+_DIRECT_RUNNERS = ("directrunner", "switchingdirectrunner", "bundlebaseddirectrunner")
+
+
+def runs_direct_runner(beam_args: Sequence[str]) -> bool:
+    """Whether `beam_args` run Beam's DirectRunner (no --runner, or the DirectRunner)."""
+    runner = None
+    for i, arg in enumerate(beam_args):
+        if arg.startswith("--runner="):
+            runner = arg.split("=", 1)[1]
+        elif arg == "--runner" and i + 1 < len(beam_args):
+            runner = beam_args[i + 1]
+    # Beam takes a runner's class name in any case, or its module path.
+    return runner is None or runner.rsplit(".", 1)[-1].lower() in _DIRECT_RUNNERS
+
+
+def names_dependencies(beam_args: Sequence[str]) -> bool:
+    """Whether `beam_args` give Beam's workers their dependencies (TFX then adds none)."""
+    return any(a.split("=", 1)[0] in _DEPENDENCY_FLAGS for a in beam_args)
+
+
 def chooses_beam_mode(beam_args: Sequence[str]) -> bool:
     """Whether `beam_args` pick a runner or a DirectRunner mode themselves."""
     return any(a.startswith(("--runner", "--direct_running_mode", "--direct_num_workers"))
@@ -44,11 +78,14 @@ def chooses_beam_mode(beam_args: Sequence[str]) -> bool:
 
 def local_beam_args(config: "PipelineConfig") -> List[str]:
     """The Beam args a local run of `config` uses: `config.beam_args`, plus
-    DEFAULT_BEAM_ARGS when they pick no runner and no DirectRunner mode."""
+    DEFAULT_BEAM_ARGS when they pick no runner and no DirectRunner mode, plus
+    DIRECT_RUNNER_DEPENDENCY_ARGS when they run the DirectRunner and name no dependencies."""
     args = list(config.beam_args)
-    if chooses_beam_mode(args):
-        return args
-    return args + list(DEFAULT_BEAM_ARGS)
+    if not chooses_beam_mode(args):
+        args += list(DEFAULT_BEAM_ARGS)
+    if runs_direct_runner(args) and not names_dependencies(args):
+        args += list(DIRECT_RUNNER_DEPENDENCY_ARGS)
+    return args
 
 
 def local_component_beam_args(config: "PipelineConfig", executor_class: type) -> List[str]:
@@ -77,8 +114,9 @@ class PipelineConfig:
     pipeline_name: Optional[str] = None
     epochs: Optional[int] = None  # overrides every model's default
     batch_size: Optional[int] = None
-    # Extra Beam args; a local run adds a DirectRunner mode unless these name one
-    # (local_beam_args). Kubeflow compiles set the cluster's.
+    # Extra Beam args; a local run adds a DirectRunner mode unless these name one, and
+    # for the DirectRunner what spares TFX's package build (local_beam_args). Kubeflow
+    # compiles set the cluster's.
     beam_args: List[str] = dataclasses.field(default_factory=list)
     enable_cache: bool = True
     # Transform's own pre- and post-transform statistics (TFX's default); off: the raw

@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 import time
-from typing import List
+from typing import Dict, List
 
 import pytest
 
@@ -47,16 +47,28 @@ class DemoRuns:
         return os.path.join(self.workspace, "metadata", f"{PIPELINE}.sqlite")
 
 
-def classics(*args: str, cwd: str) -> CliRun:
-    """`classics ARGS` as a user's shell would run it; the terminal output captured."""
+def classics_argv(*args: str) -> List[str]:
+    """The command line of `classics ARGS`."""
     exe = os.path.join(os.path.dirname(sys.executable), "classics")
-    argv = [exe, *args] if os.path.exists(exe) else [sys.executable, "-m", "pipelines.cli",
+    return [exe, *args] if os.path.exists(exe) else [sys.executable, "-m", "pipelines.cli",
                                                       *args]
+
+
+def user_env(**extra: str) -> Dict[str, str]:
+    """The environment of a user's shell: none of the variables the test session sets."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("TF_CPP_MIN_LOG_LEVEL", "TF_USE_LEGACY_KERAS", "CLASSICS_HOME")}
+    env.update(extra)
+    return env
+
+
+def classics(*args: str, cwd: str, **env: str) -> CliRun:
+    """`classics ARGS` as a user's shell would run it (plus `env`); the terminal output
+    captured."""
+    argv = classics_argv(*args)
     t0 = time.perf_counter()
-    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=1800, check=False)
+    proc = subprocess.run(argv, cwd=cwd, env=user_env(**env), capture_output=True,
+                          text=True, timeout=1800, check=False)
     return CliRun(argv, proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - t0)
 
 

@@ -219,12 +219,6 @@ def read_run(metadata_path: str, pipeline_name: str, run_id: Optional[str] = Non
     return _run_report(store, pipeline_name, run, xs, models, read_metrics)
 
 
-def latest_run(metadata_path: str, pipeline_name: str, models: List[str],
-               read_metrics: Callable[[str], Dict[str, float]]) -> RunReport:
-    """The most recent run of `pipeline_name`: each node's state, duration and artifacts."""
-    return read_run(metadata_path, pipeline_name, models=models, read_metrics=read_metrics)
-
-
 def _model_result(nodes: Dict[str, NodeRun], model: str,
                   read_metrics: Optional[Callable[[str], Dict[str, float]]]) -> ModelResult:
     ids = node_ids(model)

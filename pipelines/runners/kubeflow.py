@@ -38,7 +38,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from components import tfjob
 from pipelines import nodes, tasks
 from pipelines.runners import kfp_compat
-from pipelines.config import PipelineConfig
+from pipelines.config import PIPELINE_IMAGE, PipelineConfig
 from trainer.runtime import kfp_entrypoint
 from trainer.runtime import object_store
 from trainer.strategy import REQUIRE_GPUS_ENV
@@ -47,7 +47,7 @@ ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.
 
 KFP, VERTEX = "kfp", "vertex"
 TARGETS = (KFP, VERTEX)
-DEFAULT_IMAGE = "tfx-classics:latest"
+DEFAULT_IMAGE = PIPELINE_IMAGE
 DEFAULT_GPU_TYPE = {KFP: "nvidia.com/gpu", VERTEX: "NVIDIA_TESLA_T4"}
 URI_SCHEMES = {KFP: (object_store.S3_SCHEME, object_store.GCS_SCHEME),
                VERTEX: (object_store.GCS_SCHEME,)}

@@ -1,6 +1,7 @@
 """Runs a pipeline on this machine: LocalDagRunner, SQLite ML Metadata, Beam DirectRunner."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import os
@@ -18,6 +19,7 @@ from pipelines import console, nodes, tasks
 from pipelines.report import runs as report
 from pipelines.config import PipelineConfig, local_beam_args
 from pipelines.progress import ComponentProgress
+from pipelines.runners import scratch
 from trainer.runtime import object_store
 
 
@@ -99,15 +101,31 @@ class PipelineRunError(RuntimeError):
         super().__init__(f"{where} failed: {what}")
 
 
-class _Runner(LocalDagRunner):
+class Runner(LocalDagRunner):
     """LocalDagRunner that never serves `nodes.never_cached` nodes from the cache (TFX
-    sets caching per pipeline only); the Kubeflow compile does the same in the IR."""
+    sets caching per pipeline only; the Kubeflow compile does the same in the IR), and
+    keeps the id of the run it started (`run_id`): other runs may write to the same ML
+    Metadata meanwhile, so "the latest run" there need not be this one."""
+
+    run_id: Optional[str] = None
 
     def run_with_ir(self, pipeline, run_options=None):
         for node in pipeline.nodes:
             if nodes.never_cached(node.pipeline_node.node_info.id):
                 node.pipeline_node.execution_options.caching_options.enable_cache = False
-        return super().run_with_ir(pipeline, run_options=run_options)
+        try:
+            return super().run_with_ir(pipeline, run_options=run_options)
+        finally:
+            # LocalDagRunner writes the run id into the IR it was given (the pipeline
+            # run context's name in ML Metadata) before any node runs.
+            self.run_id = _run_id_of(pipeline)
+
+
+def _run_id_of(pipeline) -> Optional[str]:
+    value = pipeline.runtime_spec.pipeline_run_id
+    if value.WhichOneof("value") != "field_value":
+        return None  # the runner failed before it chose one
+    return value.field_value.string_value or None
 
 
 def _chain(exc: BaseException) -> List[BaseException]:
@@ -185,6 +203,13 @@ def run_pipeline(config: PipelineConfig, echo: Callable[[str], None] = print
               config.serving_root, os.path.join(config.workspace, "logs")):
         if filesystem.is_local(d):  # object stores have no folders to create
             os.makedirs(d, exist_ok=True)
+    with (scratch.run_scratch(config.workspace) if filesystem.is_local(config.workspace)
+          else contextlib.nullcontext()):
+        return _run(task, config, data_dir, echo)
+
+
+def _run(task: tasks.Task, config: PipelineConfig, data_dir: str,
+         echo: Callable[[str], None]) -> report.RunReport:
     connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(
         config.metadata_path)
     pipeline = nodes.for_local_run(config, task.create_pipeline(
@@ -194,14 +219,17 @@ def run_pipeline(config: PipelineConfig, echo: Callable[[str], None] = print
     echo(f"pipeline {config.name}: data {data_dir}")
     echo(f"  models {', '.join(config.models)}; full log {log_path}")
     console.log_to(log_path)  # library chatter, when a quiet console is active
+    runner = Runner()
     with ComponentProgress(log_path, echo, console.terminal_level()) as progress:
         try:
-            _Runner().run(pipeline)
+            runner.run(pipeline)
         except Exception as e:  # pylint: disable=broad-except
             raise PipelineRunError(progress.current, reported_cause(e), log_path,
                                    config.pipeline_root, progress.ran) from e
-    return report.latest_run(config.metadata_path, config.name, list(config.models),
-                             task.read_metrics)
+    if runner.run_id is None:
+        raise RuntimeError("LocalDagRunner finished without setting the pipeline run id")
+    return report.read_run(config.metadata_path, config.name, runner.run_id,
+                           list(config.models), task.read_metrics)
 
 
 def format_summary(config: PipelineConfig, result: report.RunReport) -> str:

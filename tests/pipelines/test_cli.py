@@ -49,7 +49,8 @@ def test_beam_mode_reaches_the_local_run_beam_args(tmp_path):
         args = cli.build_parser().parse_args(
             ["run", "mnist", "--workspace", str(tmp_path)] + argv)
         config = tasks.make_config("mnist", args.models, **cli._run_settings(args))
-        assert config_lib.local_beam_args(config) == list(expected)
+        assert config_lib.local_beam_args(config) == list(expected) + list(
+            config_lib.DIRECT_RUNNER_DEPENDENCY_ARGS)
 
 
 def test_missing_data_folder(tmp_path, capsys):

@@ -18,15 +18,69 @@ from tests.mnist_fixtures import real_digits, write_mnist
 
 
 def test_a_local_run_is_in_memory_unless_its_beam_args_choose():
+    no_package = list(config.DIRECT_RUNNER_DEPENDENCY_ARGS)
     assert config.local_beam_args(ImagePipelineConfig()) == list(
-        config.IN_MEMORY_BEAM_ARGS)
+        config.IN_MEMORY_BEAM_ARGS) + no_package
     cfg = ImagePipelineConfig(beam_args=["--s3_region_name=eu-west-1"])
     assert config.local_beam_args(cfg) == (
-        ["--s3_region_name=eu-west-1"] + list(config.IN_MEMORY_BEAM_ARGS))
-    for chosen in (list(config.MULTI_PROCESSING_BEAM_ARGS), ["--runner=FlinkRunner"],
-                   ["--direct_num_workers=3"]):
+        ["--s3_region_name=eu-west-1"] + list(config.IN_MEMORY_BEAM_ARGS) + no_package)
+    for chosen in (list(config.MULTI_PROCESSING_BEAM_ARGS), ["--direct_num_workers=3"]):
         cfg = ImagePipelineConfig(beam_args=chosen)
-        assert config.local_beam_args(cfg) == chosen
+        assert config.local_beam_args(cfg) == chosen + no_package
+    cfg = ImagePipelineConfig(beam_args=["--runner=FlinkRunner"])
+    assert config.local_beam_args(cfg) == ["--runner=FlinkRunner"]
+
+
+def _args_a_beam_executor_gets(beam_args, tmp_path, monkeypatch):
+    """The Beam args TFX's StatisticsGen executor runs with, given `beam_args`; TFX's
+    package, if it builds one, goes under `tmp_path`."""
+    import tempfile
+
+    from tfx.components.statistics_gen import executor as stats_executor
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    executor = stats_executor.Executor(
+        stats_executor.Executor.Context(beam_pipeline_args=list(beam_args)))
+    given = executor._beam_pipeline_args  # pylint: disable=protected-access
+    assert given[:len(beam_args)] == list(beam_args)
+    # What TFX added: the dependency flags, then its telemetry labels (--labels k=v).
+    return [a for a in given[len(beam_args):] if a.startswith("--") and a != "--labels"]
+
+
+@pytest.mark.parametrize("mode", [None, *config.BEAM_MODES])
+def test_a_local_directrunner_run_builds_no_tfx_package(mode, tmp_path, monkeypatch):
+    cfg = ImagePipelineConfig(beam_args=list(config.BEAM_MODES[mode]) if mode else [])
+    args = config.local_beam_args(cfg)
+    assert config.runs_direct_runner(args)
+    assert _args_a_beam_executor_gets(args, tmp_path, monkeypatch) == []
+    assert os.listdir(tmp_path) == []  # no tfx_ephemeral build
+
+
+@pytest.mark.parametrize("runner", [
+    ["--runner=DirectRunner"], ["--runner", "SwitchingDirectRunner"],
+    ["--runner=apache_beam.runners.direct.direct_runner.BundleBasedDirectRunner"]])
+def test_a_directrunner_named_explicitly_builds_no_tfx_package_either(runner):
+    args = config.local_beam_args(ImagePipelineConfig(beam_args=runner))
+    assert args == runner + list(config.DIRECT_RUNNER_DEPENDENCY_ARGS)
+
+
+def test_a_remote_runner_gets_tfx_s_package_or_the_dependencies_it_was_given(
+        tmp_path, monkeypatch):
+    flink = ["--runner=FlinkRunner", "--flink_master=flink:8081",
+             "--environment_type=EXTERNAL", "--environment_config=localhost:50000"]
+    args = config.local_beam_args(ImagePipelineConfig(beam_args=flink))
+    assert args == flink  # no image named for it: TFX builds its package, as without us
+    added = _args_a_beam_executor_gets(args, tmp_path, monkeypatch)
+    assert len(added) == 1 and added[0].startswith("--extra_package=")
+    package = added[0].split("=", 1)[1]
+    assert package.startswith(str(tmp_path)) and os.path.basename(package).startswith(
+        "tfx_ephemeral-") and os.path.getsize(package) > 0
+    for own in (["--setup_file=/src/setup.py"], ["--sdk_container_image=reg/img:1"]):
+        chosen = ImagePipelineConfig(beam_args=["--runner=DataflowRunner", *own])
+        assert config.local_beam_args(chosen) == ["--runner=DataflowRunner", *own]
+    # A DirectRunner run that names its own dependencies keeps them as they are.
+    own = ImagePipelineConfig(beam_args=["--requirements_file=req.txt"])
+    assert config.local_beam_args(own) == ["--requirements_file=req.txt"] + list(
+        config.IN_MEMORY_BEAM_ARGS)
 
 
 class _BeamWorkers(threading.Thread):

@@ -52,7 +52,7 @@ def test_a_local_run_gives_the_shard_writing_example_gen_threads(tmp_path):
                                      workspace=str(tmp_path / "ws"))
     pipeline = nodes.for_local_run(cfg, image_pipeline.create_pipeline(
         cfg, data, beam_args=config.local_beam_args(cfg)))
-    in_memory = list(config.IN_MEMORY_BEAM_ARGS)
+    in_memory = list(config.IN_MEMORY_BEAM_ARGS) + list(config.DIRECT_RUNNER_DEPENDENCY_ARGS)
     # The component's args come after the pipeline's: the DirectRunner takes the last.
     assert _beam_args_in_ir(pipeline, "MnistExampleGen") == in_memory + list(
         config.SHARD_WRITER_BEAM_ARGS)
@@ -63,4 +63,4 @@ def test_a_local_run_gives_the_shard_writing_example_gen_threads(tmp_path):
     pipeline = nodes.for_local_run(chosen, image_pipeline.create_pipeline(
         chosen, data, beam_args=config.local_beam_args(chosen)))
     assert _beam_args_in_ir(pipeline, "MnistExampleGen") == list(
-        config.MULTI_PROCESSING_BEAM_ARGS)
+        config.MULTI_PROCESSING_BEAM_ARGS) + list(config.DIRECT_RUNNER_DEPENDENCY_ARGS)
