@@ -12,6 +12,7 @@ from typing import Any, Callable, Dict, List, Optional
 from tfx import v1 as tfx
 
 from components import text_example_gen, tfjob_trainer
+from components.pusher import Pusher
 from components.servability_check import ServabilityCheck
 from components.serving_baseline import NEVER_CACHED_PREFIX, ServingBaseline
 from pipelines.config import PipelineConfig, local_component_beam_args
@@ -96,7 +97,7 @@ def never_cached(node_id: str) -> bool:
 def pusher(config: PipelineConfig, model_name: str, **inputs):
     """Pusher into `<serving_root>/<corpus>_<model>/<version>/` (TF Serving's layout);
     `inputs` are the Pusher's model / model_blessing / infra_blessing channels."""
-    return tfx.components.Pusher(
+    return Pusher(
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(
                 base_directory=serving_model_dir(config, model_name))),

@@ -28,4 +28,4 @@ def create_pipeline(config: LanguageModelPipelineConfig, data_dir: str,
     return nodes.gated_pipeline(
         config, nodes.text_data(config, data_dir, PREPROCESSING_FN), RUN_FN,
         nodes.text_evaluator(config, LanguageModelEvaluator), metadata_connection_config,
-        beam_args, trainer_resources)
+        beam_args, trainer_resources, servability_check=True)

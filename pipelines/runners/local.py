@@ -214,8 +214,10 @@ def _run(task: tasks.Task, config: PipelineConfig, data_dir: str,
         config.metadata_path)
     pipeline = nodes.for_local_run(config, task.create_pipeline(
         config, data_dir, connection, beam_args=local_beam_args(config)))
-    log_path = os.path.join(config.workspace, "logs",
-                            f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}.log")
+    # The process id too: two runs on one workspace may start within the same second.
+    log_path = os.path.join(
+        config.workspace, "logs",
+        f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log")
     echo(f"pipeline {config.name}: data {data_dir}")
     echo(f"  models {', '.join(config.models)}; full log {log_path}")
     console.log_to(log_path)  # library chatter, when a quiet console is active

@@ -27,4 +27,4 @@ def create_pipeline(config: Word2VecPipelineConfig, data_dir: str,
     return nodes.gated_pipeline(
         config, nodes.text_data(config, data_dir, PREPROCESSING_FN), RUN_FN,
         nodes.text_evaluator(config, Word2VecEvaluator), metadata_connection_config,
-        beam_args, trainer_resources)
+        beam_args, trainer_resources, servability_check=True)

@@ -1,7 +1,9 @@
 """pipelines/nodes.py: the shared data half."""
-from components import mnist_example_gen
+from tfx.types import Channel, standard_artifacts
+
+from components import mnist_example_gen, pusher
 from pipelines import config
-from pipelines import nodes
+from pipelines import nodes, tasks
 from pipelines.image.config import ImagePipelineConfig
 from pipelines.image import pipeline as image_pipeline
 from tests.mnist_fixtures import real_digits, write_mnist
@@ -64,3 +66,9 @@ def test_a_local_run_gives_the_shard_writing_example_gen_threads(tmp_path):
         chosen, data, beam_args=config.local_beam_args(chosen)))
     assert _beam_args_in_ir(pipeline, "MnistExampleGen") == list(
         config.MULTI_PROCESSING_BEAM_ARGS) + list(config.DIRECT_RUNNER_DEPENDENCY_ARGS)
+
+
+def test_the_pusher_claims_a_version_of_its_own():
+    node = nodes.pusher(tasks.make_config("mnist", ["softmax"]), "softmax",
+                        model=Channel(type=standard_artifacts.Model))
+    assert node.executor_spec.executor_class is pusher.Executor

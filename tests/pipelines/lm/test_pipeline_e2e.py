@@ -14,6 +14,7 @@ from pipelines import cli, tasks
 from pipelines.runners import local as local_runner
 from tests.serving_standins import GrpcServer, RestServer
 from trainer.contract import KERAS_FILE
+from trainer.serving.warmup import read_warmup
 from trainer.lm.preprocessing import EOS_ID, UNK_ID
 
 pytestmark = pytest.mark.e2e
@@ -112,8 +113,16 @@ def servers(trained):
 def test_every_signature_of_the_pushed_models_passes_the_servability_check(trained):
     _, result, _ = trained
     for m in result.models:
+        signatures = sorted(tf.saved_model.load(m.pushed_path).signatures)
         requests = servability_check.check_model(m.pushed_path, f"text_{m.model}", [])
-        assert sorted(requests) == sorted(tf.saved_model.load(m.pushed_path).signatures)
+        assert sorted(requests) == signatures
+        # The pipeline's own check ran and blessed the model; the Pusher pushed its
+        # stamped copy, one warm-up record per signature.
+        check = result.nodes[f"ServabilityCheck.{m.model}"]
+        assert check.state == "COMPLETE" and check.outputs["blessing"]
+        stamped = read_warmup(m.pushed_path)
+        assert sorted(log.predict_log.request.model_spec.signature_name
+                      for log in stamped) == signatures
 
 
 @pytest.mark.parametrize("flag", ["--rest", "--grpc"])
