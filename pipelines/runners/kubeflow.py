@@ -38,6 +38,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from components import tfjob
 from pipelines import nodes, tasks
 from pipelines.runners import kfp_compat
+from pipelines import config as config_lib
 from pipelines.config import PIPELINE_IMAGE, PipelineConfig
 from trainer.runtime import kfp_entrypoint
 from trainer.runtime import object_store
@@ -143,7 +144,12 @@ class KubeflowSettings:
 
     def all_beam_args(self) -> List[str]:
         s3 = self.object_store_settings()
-        return list(self.beam_args) + (s3.beam_args() if s3 else [])
+        args = list(self.beam_args) + (s3.beam_args() if s3 else [])
+        if config_lib.runs_direct_runner(args) and not config_lib.names_dependencies(args):
+            # The DirectRunner in the pod runs the pod's own code: without a dependency
+            # flag TFX would build a tfx_ephemeral package per Beam component for nothing.
+            args.append(f"--sdk_container_image={self.image}")
+        return args
 
     def trainer_resources(self, gpus: Optional[int] = None) -> ResourceSpec:
         """A Trainer pod's ResourceSpec (`gpus`: None for --gpus)."""

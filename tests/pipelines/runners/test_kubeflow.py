@@ -173,6 +173,19 @@ def test_beam_components_get_the_runner_and_the_s3_endpoint(compiled):
         assert not any("secret" in a.lower() for a in args)
 
 
+def test_the_pods_direct_runner_builds_no_package_and_other_runners_keep_theirs():
+    # TFX builds a tfx_ephemeral package per Beam component unless a flag names the
+    # dependencies (pipelines/config.py); the DirectRunner in a pod runs the image's code.
+    direct = kubeflow_runner.KubeflowSettings(image=IMAGE).all_beam_args()
+    assert f"--sdk_container_image={IMAGE}" in direct
+    assert any(a.startswith("--direct_running_mode") for a in direct)
+    flink = kubeflow_runner.KubeflowSettings(image=IMAGE, beam_args=list(BEAM))
+    assert not any(a.startswith("--sdk_container_image") for a in flink.all_beam_args())
+    own = ["--direct_running_mode=in_memory", "--setup_file=/app/setup.py"]
+    assert kubeflow_runner.KubeflowSettings(image=IMAGE, beam_args=own).all_beam_args() \
+        == own
+
+
 def test_pusher_writes_to_the_serving_repository(compiled):
     spec, _ = compiled
     task = spec.root.dag.tasks["Pusher.cnn"]
