@@ -20,6 +20,7 @@ Where a cluster has something this machine has not (MLMD, a Kubernetes Secret, t
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import json
 import os
 import posixpath
@@ -124,13 +125,43 @@ def provision_outputs(ctx: RunContext, task_name: str,
     return outputs
 
 
+def _as_protojson(value):
+    """Numbers as Go's protojson writes doubles: a whole number below 1e21 without a
+    fraction ("3", not Python's "3.0"), so a program reading the JSON gets an int where
+    the backend gives it one (kfp's executor refuses 3.0 for an int parameter)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _as_protojson(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_protojson(v) for v in value]
+    return value
+
+
+def json_text(value) -> str:
+    """Compact JSON of a MessageToDict result, numbers as the backend writes them."""
+    return json.dumps(_as_protojson(value), separators=(",", ":"))
+
+
+def format_float(number: float) -> str:
+    """strconv.FormatFloat(v, 'f', -1, 64): the shortest decimal that reads back as the
+    same double, never with an exponent ("3", "0.5", "0.0000001")."""
+    text = format(decimal.Decimal(repr(number)), "f")
+    return text[:-2] if text.endswith(".0") else text
+
+
 def pb_value_to_text(value: struct_pb2.Value) -> str:
-    """metadata PbValueToText: strings as they are, numbers and bools as JSON, lists and
-    structs as JSON."""
+    """metadata/converter.go PbValueToText."""
     kind = value.WhichOneof("kind")
     if kind == "string_value":
         return value.string_value
-    return json.dumps(json_format.MessageToDict(value), separators=(",", ":"))
+    if kind == "number_value":
+        return format_float(value.number_value)
+    if kind == "bool_value":
+        return "true" if value.bool_value else "false"
+    if kind == "null_value":
+        return ""
+    return json_text(json_format.MessageToDict(value))  # structpb's MarshalJSON: protojson
 
 
 def _special_constant(value: struct_pb2.Value, ctx: RunContext, task_name: str
@@ -257,7 +288,7 @@ def _pb_value_to_string(value: struct_pb2.Value) -> str:
         return "true" if value.bool_value else "false"
     if kind == "null_value":
         return ""
-    return json.dumps(json_format.MessageToDict(value), separators=(",", ":"))
+    return json_text(json_format.MessageToDict(value))
 
 
 def _resolve_parameter_placeholders(arg: str, executor_input: ExecutorInput) -> str:

@@ -13,7 +13,6 @@ The placeholder strings are kfp's own (kfp.dsl.placeholders), the ones its compi
 """
 from __future__ import annotations
 
-import decimal
 import json
 import os
 import re
@@ -24,6 +23,7 @@ from kfp import dsl
 from kfp.dsl import placeholders as kfp_placeholders
 from kfp.pipeline_spec import pipeline_spec_pb2
 
+from pipelines.runners.ir import driver
 from pipelines.runners.ir.driver import (EXECUTOR_LOGS, DriverError, ExecutorInput,
                                          RuntimeArtifact, local_path_for_uri)
 
@@ -49,8 +49,9 @@ def add_default_params(executor_input: ExecutorInput,
 
 
 def executor_input_json(executor_input: ExecutorInput) -> str:
-    """protojson.Marshal's form: compact JSON, lowerCamelCase field names."""
-    return json.dumps(json_format.MessageToDict(executor_input), separators=(",", ":"))
+    """protojson.Marshal's form: compact JSON, lowerCamelCase field names, numbers as
+    driver.json_text writes them."""
+    return driver.json_text(json_format.MessageToDict(executor_input))
 
 
 def _parameter_text(name: str, value: struct_pb2.Value) -> str:
@@ -58,14 +59,11 @@ def _parameter_text(name: str, value: struct_pb2.Value) -> str:
     if kind == "string_value":
         return value.string_value
     if kind == "number_value":
-        # strconv.FormatFloat(v, 'f', -1, 64): the shortest decimal that reads back as
-        # the same double, never with an exponent.
-        text = format(decimal.Decimal(repr(value.number_value)), "f")
-        return text[:-2] if text.endswith(".0") else text
+        return driver.format_float(value.number_value)
     if kind == "bool_value":
         return "true" if value.bool_value else "false"
     if kind in ("list_value", "struct_value"):
-        return json.dumps(json_format.MessageToDict(value), separators=(",", ":"))
+        return driver.json_text(json_format.MessageToDict(value))
     raise LauncherError(f"unknown PipelineSpec Value type {kind} of input parameter {name!r}")
 
 

@@ -22,8 +22,9 @@ import yaml
 from pipelines.runners.ir import dag as ir_dag
 from pipelines.runners.ir import driver, launcher
 
-# The image's own ENV lines (Dockerfile); a test keeps them in step.
-IMAGE_ENV = {"TF_USE_LEGACY_KERAS": "1", "PYTHONUNBUFFERED": "1"}
+# The image's own ENV lines (Dockerfile; a test keeps them in step) and the one its base
+# image (python:3.10-slim) sets that programs read.
+IMAGE_ENV = {"TF_USE_LEGACY_KERAS": "1", "PYTHONUNBUFFERED": "1", "LANG": "C.UTF-8"}
 # What python:3.10-slim puts on PATH after the interpreter's folder.
 IMAGE_PATH = "/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"
 # The image's WORKDIR holds pipelines/, components/ and trainer/; here, the project's
