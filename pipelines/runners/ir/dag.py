@@ -61,6 +61,11 @@ def _platform_configs(platform: dict, where: str) -> Dict[str, KubernetesExecuto
     return out
 
 
+def _one_line(error: BaseException) -> str:
+    """YAML and proto errors span lines; the CLI's message is one."""
+    return " ".join(str(error).split())
+
+
 def load(path: str) -> IR:
     """Parses the IR at `path` with kfp's protos; refuses what this driver cannot run
     (anything but the root DAG's container tasks), naming the file."""
@@ -78,9 +83,9 @@ def load(path: str) -> IR:
         configs = _platform_configs(platform, path)
     except (yaml.YAMLError, json_format.ParseError, UnicodeDecodeError,
             kfp_compat.InadmissibleIR) as e:
-        raise IRFileError(f"{path}: not a KFP pipeline spec: {e}") from None
+        raise IRFileError(f"{path}: not a KFP pipeline spec: {_one_line(e)}") from None
     except (TypeError, AttributeError) as e:  # e.g. a list where the spec has a mapping
-        raise IRFileError(f"{path}: not a KFP pipeline spec: {e}") from None
+        raise IRFileError(f"{path}: not a KFP pipeline spec: {_one_line(e)}") from None
     if not spec.root.dag.tasks:
         raise IRFileError(f"{path}: the pipeline spec has no root DAG tasks")
     executors = deployment.executors
