@@ -244,8 +244,11 @@ def _cmd_run_ir(args) -> int:
                   file=sys.stderr)
         if e.not_run:
             print(f"not run: {', '.join(e.not_run)}", file=sys.stderr)
+        if e.log_tail:
+            print(f"the log's last lines:\n{e.log_tail.rstrip()}", file=sys.stderr)
         if e.log_path:
             print(f"task log: {e.log_path}", file=sys.stderr)
+        # The error last: what a user (or a CI log's tail) reads first.
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(ir_run.format_summary(result))

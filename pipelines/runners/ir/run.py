@@ -37,9 +37,11 @@ LOG_TAIL_LINES = 20
 class IRRunError(RuntimeError):
     """A task failed (its driver, its command or its launcher); names the task."""
 
-    def __init__(self, task: str, message: str, log_path: Optional[str] = None):
+    def __init__(self, task: str, message: str, log_path: Optional[str] = None,
+                 log_tail: str = ""):
         self.task = task
         self.log_path = log_path
+        self.log_tail = log_tail  # the task log's last lines, when its command ran
         self.results: List["TaskResult"] = []  # the tasks that finished before it
         self.not_run: List[str] = []  # the tasks after it
         super().__init__(f"task {task} failed: {message}")
@@ -166,8 +168,7 @@ class _Run:
         result = TaskResult(task.name, code, time.monotonic() - start, log_path,
                             executor_input)
         if code != 0:
-            raise IRRunError(task.name, f"exit status {code}; the log's last lines:\n"
-                             f"{_tail(log_path)}", log_path)
+            raise IRRunError(task.name, f"exit status {code}", log_path, _tail(log_path))
         try:
             output = launcher.read_executor_output(executor_input.outputs.output_file)
             launcher.collect_output_parameters(executor_input, output, task.component)
