@@ -107,6 +107,8 @@ def secret_source(secrets_file: Optional[str], environ: Optional[Dict[str, str]]
 def check_pipeline_root(root: str) -> str:
     """A local folder (made absolute). Object-store roots need the launcher's uploads
     and downloads, which this local driver does not do."""
+    if not root:
+        raise ValueError("the IR names no pipeline root; pass --pipeline-root DIR")
     if "://" in root:
         raise ValueError(f"pipeline root {root}: this local driver writes under a local "
                          "folder only; pass --pipeline-root DIR")
@@ -161,7 +163,8 @@ class _Run:
             raise IRRunError(task.name, str(e)) from e
         log_path = self._log_path(executor_input)
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
-        echo(f"  {task.name}: running {argv[0]} {' '.join(argv[1:3])} ... (log {log_path})")
+        shown = " ".join(a if len(a) <= 40 else a[:37] + "..." for a in argv[:3])
+        echo(f"  {task.name}: running {shown} ... (log {log_path})")
         with open(log_path, "wb") as log:
             code = subprocess.run(argv, env=env, cwd=PROJECT_DIR, stdin=subprocess.DEVNULL,
                                   stdout=log, stderr=subprocess.STDOUT, check=False).returncode

@@ -142,11 +142,15 @@ def test_a_missing_or_invalid_ir_file_is_named(tmp_path, capsys, content, proble
     assert not (tmp_path / "root").exists()
 
 
-def test_an_object_store_root_is_refused(tiny_ir, capsys):
+def test_an_object_store_root_or_none_is_refused(tiny_ir, capsys):
     rc = cli.main(["run-ir", tiny_ir, "--pipeline-root", "s3://bucket/root"])
     assert rc == 2
     assert "pipeline root s3://bucket/root: this local driver writes under a local folder" \
         in capsys.readouterr().err
+    rc = cli.main(["run-ir", tiny_ir])  # kfp's compiler wrote no defaultPipelineRoot
+    assert rc == 2
+    assert "the IR names no pipeline root; pass --pipeline-root DIR" in \
+        capsys.readouterr().err
 
 
 def test_a_run_id_is_used_once(tiny_ir, tmp_path, capsys):
