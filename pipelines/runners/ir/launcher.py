@@ -13,7 +13,6 @@ The placeholder strings are kfp's own (kfp.dsl.placeholders), the ones its compi
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from typing import Dict, List, Tuple
@@ -67,6 +66,11 @@ def _parameter_text(name: str, value: struct_pb2.Value) -> str:
     raise LauncherError(f"unknown PipelineSpec Value type {kind} of input parameter {name!r}")
 
 
+def _key(placeholder) -> str:
+    """The text kfp's compiler writes for a placeholder."""
+    return placeholder._to_string()  # pylint: disable=protected-access
+
+
 def placeholders(executor_input: ExecutorInput, staging: str) -> Dict[str, str]:
     """getPlaceholders. Input artifacts without a local path keep only their URI
     placeholder; an output artifact without one fails the task, as it does there."""
@@ -75,28 +79,26 @@ def placeholders(executor_input: ExecutorInput, staging: str) -> Dict[str, str]:
         if not listed.artifacts:
             continue
         artifact = listed.artifacts[0]
-        out[kfp_placeholders.InputUriPlaceholder(name)._to_string()] = artifact.uri  # pylint: disable=protected-access
+        out[_key(kfp_placeholders.InputUriPlaceholder(name))] = artifact.uri
         try:
             path = local_path_for_uri(artifact.uri, staging)
         except DriverError:
             continue
-        out[kfp_placeholders.InputPathPlaceholder(name)._to_string()] = path  # pylint: disable=protected-access
+        out[_key(kfp_placeholders.InputPathPlaceholder(name))] = path
     for name, listed in executor_input.outputs.artifacts.items():
         if not listed.artifacts:
             continue
         artifact = listed.artifacts[0]
-        out[kfp_placeholders.OutputUriPlaceholder(name)._to_string()] = artifact.uri  # pylint: disable=protected-access
+        out[_key(kfp_placeholders.OutputUriPlaceholder(name))] = artifact.uri
         try:
             path = local_path_for_uri(artifact.uri, staging)
         except DriverError as e:
             raise LauncherError(f"resolve output artifact {name!r}'s local path: {e}") from e
-        out[kfp_placeholders.OutputPathPlaceholder(name)._to_string()] = path  # pylint: disable=protected-access
+        out[_key(kfp_placeholders.OutputPathPlaceholder(name))] = path
     for name, value in executor_input.inputs.parameter_values.items():
-        out[kfp_placeholders.InputValuePlaceholder(name)._to_string()] = \
-            _parameter_text(name, value)  # pylint: disable=protected-access
+        out[_key(kfp_placeholders.InputValuePlaceholder(name))] = _parameter_text(name, value)
     for name, param in executor_input.outputs.parameters.items():
-        out[kfp_placeholders.OutputParameterPlaceholder(name)._to_string()] = \
-            param.output_file  # pylint: disable=protected-access
+        out[_key(kfp_placeholders.OutputParameterPlaceholder(name))] = param.output_file
     return out
 
 

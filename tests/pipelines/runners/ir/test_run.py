@@ -128,7 +128,8 @@ def test_a_failing_command_is_named_with_its_log_tail(tiny_ir, tmp_path, capsys)
     (None, "no such IR file"),
     ("components: [\n", "not a KFP pipeline spec"),
     ("- a\n- b\n", "not a KFP pipeline spec"),
-    ("pipelineInfo: {name: x}\nroot: {dag: {tasks: {}}}\n", "the pipeline spec has no root DAG tasks"),
+    ("pipelineInfo: {name: x}\nroot: {dag: {tasks: {}}}\n",
+     "the pipeline spec has no root DAG tasks"),
     ("pipelineInfo: {name: x}\nnoSuchField: 1\n", "not a KFP pipeline spec"),
 ])
 def test_a_missing_or_invalid_ir_file_is_named(tmp_path, capsys, content, problem):
