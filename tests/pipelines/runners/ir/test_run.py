@@ -187,3 +187,13 @@ def test_image_env_is_the_dockerfiles():
         == "FROM python:3.10-slim-bookworm"  # whose image sets LANG=C.UTF-8
     assert {k: v for k, v in ir_run.IMAGE_ENV.items() if k != "LANG"} == \
         {k: v for k, v in declared.items() if not k.startswith("PIP_")}
+
+
+def test_without_published_logs_the_tasks_have_no_log_output(tiny_ir, tmp_path, capsys):
+    rc = cli.main(["run-ir", tiny_ir, "--pipeline-root", str(tmp_path), "--run-id", "quiet",
+                   "--no-publish-logs"])
+    assert rc == 0, capsys.readouterr().err
+    for task in ("produce", "consume"):
+        (folder,) = (tmp_path / "tiny" / "quiet" / task).iterdir()
+        assert "executor-logs" not in os.listdir(folder)
+        assert (folder / "executor.log").exists()  # the launcher's stdout, kept here
