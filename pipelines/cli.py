@@ -219,18 +219,43 @@ def _cmd_compile(args) -> int:
         trainer_cpu=args.trainer_cpu, trainer_memory_gb=args.trainer_memory_gb,
         object_store_endpoint=args.object_store_endpoint,
         object_store_secret=args.object_store_secret,
-        object_store_region=args.object_store_region,
+        object_store_region=args.object_store_region, local_folders=args.local_folders,
         tfjob_namespace=args.tfjob_namespace, tfjob_timeout_hours=args.tfjob_timeout_hours,
         keep_tfjob=args.keep_tfjob)
+    place = _location if args.local_folders else (lambda value: value)
     for name in ("pipeline_root", "serving_root"):
         if getattr(args, name):
-            setattr(cluster, name, getattr(args, name))
+            setattr(cluster, name, place(getattr(args, name)))
     if args.beam_arg:
         cluster.beam_args = list(args.beam_arg)
-    data_dir = args.data or kubeflow_runner.default_data_uri(cluster.pipeline_root,
-                                                             args.corpus)
+    data_dir = place(args.data) or kubeflow_runner.default_data_uri(cluster.pipeline_root,
+                                                                    args.corpus)
     for path in kubeflow_runner.compile_pipelines(config, cluster, data_dir, args.output_dir):
         print(f"compiled {path}")
+    return 0
+
+
+def _cmd_run_ir(args) -> int:
+    from pipelines.runners.ir import run as ir_run  # pylint: disable=import-outside-toplevel
+
+    try:
+        result = ir_run.run_ir(args.ir_file, pipeline_root=args.pipeline_root,
+                               run_id=args.run_id, secrets_file=args.secrets,
+                               publish_logs=not args.no_publish_logs)
+    except ir_run.IRRunError as e:
+        for done in e.results:
+            print(f"  {done.name}: exit {done.exit_code} in {done.seconds:.1f} s",
+                  file=sys.stderr)
+        if e.not_run:
+            print(f"not run: {', '.join(e.not_run)}", file=sys.stderr)
+        if e.log_tail:
+            print(f"the log's last lines:\n{e.log_tail.rstrip()}", file=sys.stderr)
+        if e.log_path:
+            print(f"task log: {e.log_path}", file=sys.stderr)
+        # The error last: what a user (or a CI log's tail) reads first.
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(ir_run.format_summary(result))
     return 0
 
 
@@ -459,7 +484,30 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--word2vec-kernel", choices=["tape", "fused"],
                       help="word2vec's Trainers: tape (default, any number of workers) or "
                            "fused (one pod; refused with --workers above 1)")
+    comp.add_argument("--local-folders", action="store_true",
+                      help="allow folders for --pipeline-root, --serving-root and --data: "
+                           "an IR for `classics run-ir` on this machine, which no cluster "
+                           "can run")
     comp.set_defaults(func=_cmd_compile)
+
+    run_ir = sub.add_parser(
+        "run-ir", help="run a compiled IR file here: each task's own command and arguments, "
+                       "with inputs, outputs and environment as KFP 2.17's driver and "
+                       "launcher give them (a local driver, not Kubeflow)")
+    run_ir.add_argument("ir_file", help="a YAML file written by `classics compile`")
+    run_ir.add_argument("--pipeline-root", metavar="DIR",
+                        help="local folder the run's outputs go under, as "
+                             "DIR/<pipeline>/<run id>/<task>/<uuid>/<output> (default: "
+                             "the IR's own root, when it is a folder)")
+    run_ir.add_argument("--run-id", help="the run's id (default: a new UUID)")
+    run_ir.add_argument("--secrets", metavar="FILE",
+                        help="YAML/JSON {secret name: {key: value}} standing in for the "
+                             "Kubernetes Secrets the IR's platform spec names (a key not "
+                             "in it comes from this shell's variable of the same name)")
+    run_ir.add_argument("--no-publish-logs", action="store_true",
+                        help="as a KFP install with PUBLISH_LOGS=false: no executor-logs "
+                             "output artifact in each task's ExecutorInput")
+    run_ir.set_defaults(func=_cmd_run_ir)
 
     subm = sub.add_parser("submit", help="upload and start a compiled pipeline on KFP")
     subm.add_argument("package", help="a YAML file written by `classics compile`")

@@ -86,6 +86,9 @@ class KubeflowSettings:
     object_store_endpoint: Optional[str] = None  # None: AWS S3 itself (or gs:// only)
     object_store_secret: Optional[str] = None  # a Secret in the run's namespace
     object_store_region: str = "us-east-1"
+    # Folders allowed as pipeline root, serving root and data: an IR for `classics
+    # run-ir` on this machine (pipelines/runners/ir), which no cluster can run.
+    local_folders: bool = False
     secret_keys: Dict[str, str] = dataclasses.field(
         default_factory=lambda: dict(DEFAULT_SECRET_KEYS))
     # The image's entrypoint: TFX's Kubeflow V2 executor (and ExampleGen driver) with the
@@ -110,6 +113,8 @@ class KubeflowSettings:
         schemes = URI_SCHEMES[self.target]
         for what, uri in (("pipeline root", self.pipeline_root),
                           ("serving root", self.serving_root), ("data", data_dir)):
+            if self.local_folders and "://" not in str(uri):
+                continue
             if not str(uri).startswith(schemes):
                 why = ("the KFP launcher accepts no local pipeline root and pods share no "
                        "volume with this machine" if self.target == KFP

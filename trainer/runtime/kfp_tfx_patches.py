@@ -1,8 +1,8 @@
 """Runtime fixes TFX 1.16's Kubeflow V2 container entrypoint needs on open-source KFP v2.
 
 TFX's `kubeflow_v2_run_executor` was written against Vertex AI Pipelines. On the
-open-source backend two things it relies on are missing (both found by sky-uk/kfp-operator,
-`provider-service/kfp/tfx-patch`, and read in kubeflow/pipelines 2.17.0):
+open-source backend three things break it (the first two found by sky-uk/kfp-operator,
+`provider-service/kfp/tfx-patch`; all read in kubeflow/pipelines 2.17.0):
 
 1. **Input artifact types.** KFP's driver hands upstream artifacts over without a type:
    `backend/src/v2/metadata/client.go` builds them with `Schema: "" // TODO(Bobgy): figure
@@ -19,6 +19,14 @@ open-source backend two things it relies on are missing (both found by sky-uk/kf
    same name (kubeflow/pipelines #13476; TFX's `Format-Serving/` is the usual victim).
    `remove_directory_markers` deletes them under every output artifact once the executor
    has finished, for s3:// (boto3, settings from trainer/runtime/object_store.py) and gs://.
+
+3. **The launcher's log output.** KFP's driver adds an output artifact `executor-logs`
+   (type `system.Artifact`) to every task's ExecutorInput when logs are published, which
+   is the default of the backend's manifests (`PUBLISH_LOGS: "true"`; driver.go
+   provisionOutputs); the launcher writes the task's output there itself. TFX parses every
+   output and fails with `ImportError: Could not import system.Artifact`.
+   `drop_launcher_outputs` removes it before TFX reads the outputs (found by running the
+   compiled IR with `classics run-ir`, which follows the driver's rules).
 
 kfp-operator also flattens `Format-Serving/` (breaks Vertex) and re-exports
 KubeflowV2DagRunner (only needed by their compiler); neither is done here.
@@ -74,6 +82,19 @@ def complete_input_types(executor_input: pipeline_spec_pb2.ExecutorInput,
     return fixed
 
 
+# driver.go provisionOutputs: the launcher's own output, not the component's.
+LAUNCHER_OUTPUTS = ("executor-logs",)
+
+
+def drop_launcher_outputs(executor_input: pipeline_spec_pb2.ExecutorInput) -> List[str]:
+    """Removes the outputs the KFP launcher owns (LAUNCHER_OUTPUTS) from what TFX will
+    parse; returns the keys it removed."""
+    dropped = [k for k in LAUNCHER_OUTPUTS if k in executor_input.outputs.artifacts]
+    for key in dropped:
+        del executor_input.outputs.artifacts[key]
+    return dropped
+
+
 def output_uris(executor_input: pipeline_spec_pb2.ExecutorInput) -> List[str]:
     return [a.uri for artifact_list in executor_input.outputs.artifacts.values()
             for a in artifact_list.artifacts if a.uri]
@@ -126,6 +147,9 @@ def _with_fixes(run_executor: Callable) -> Callable:
         executor_input = pipeline_spec_pb2.ExecutorInput()
         json_format.Parse(args.json_serialized_invocation_args, executor_input,
                           ignore_unknown_fields=True)
+        changed = drop_launcher_outputs(executor_input)
+        if changed:
+            _log.info("left the launcher's own outputs %s out of TFX's outputs", changed)
         spec_json = getattr(args, "json_serialized_inputs_spec_args", None)
         if spec_json:
             spec = pipeline_spec_pb2.ComponentInputsSpec()
@@ -133,8 +157,9 @@ def _with_fixes(run_executor: Callable) -> Callable:
             fixed = complete_input_types(executor_input, spec)
             if fixed:
                 _log.info("typed inputs %s from the component's input spec", fixed)
-                args.json_serialized_invocation_args = json_format.MessageToJson(
-                    executor_input)
+                changed += fixed
+        if changed:
+            args.json_serialized_invocation_args = json_format.MessageToJson(executor_input)
         run_executor(args, beam_args)
         removed = remove_directory_markers(output_uris(executor_input))
         if removed:
@@ -156,5 +181,5 @@ def install() -> None:
     _installed = True
 
 
-__all__ = ["artifact_title", "complete_input_types", "install", "output_uris",
-           "remove_directory_markers"]
+__all__ = ["artifact_title", "complete_input_types", "drop_launcher_outputs", "install",
+           "output_uris", "remove_directory_markers"]

@@ -478,3 +478,24 @@ def test_cli_word2vec_kernel_reaches_the_trainers_and_fused_refuses_workers(tmp_
     err = capsys.readouterr().err
     assert rc == 2 and "word2vec kernel 'fused' trains on one machine" in err, err
     assert not (tmp_path / "two").exists() or not list((tmp_path / "two").iterdir())
+
+
+def test_cli_compile_local_folders_only_when_asked(tmp_path, capsys, monkeypatch):
+    """`--local-folders`: an IR for `classics run-ir` here, its folders made absolute."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    local = ["--data", "data", "--serving-root", "serving", "--pipeline-root", "root"]
+    rc = cli.main(["compile", "mnist", "--models", "softmax", "--gpus", "0",
+                   "--output-dir", "out"] + local)
+    assert rc == 2 and "kfp needs a s3:// or gs:// URI" in capsys.readouterr().err
+    rc = cli.main(["compile", "mnist", "--models", "softmax", "--gpus", "0",
+                   "--output-dir", "out", "--local-folders"] + local)
+    assert rc == 0, capsys.readouterr().err
+    spec, _ = _load(str(tmp_path / "out" / "classics-mnist.yaml"))
+    assert spec.default_pipeline_root == str(tmp_path / "root")
+    tasks = spec.root.dag.tasks
+    assert tasks["MnistExampleGen"].inputs.parameters["input_base"].runtime_value.constant \
+        .string_value == str(tmp_path / "data")
+    destination = tasks["Pusher.softmax"].inputs.parameters["push_destination"] \
+        .runtime_value.constant.string_value
+    assert str(tmp_path / "serving" / "mnist_softmax") in destination

@@ -183,3 +183,40 @@ def test_gcs_markers_are_removed_with_the_storage_client():
     assert patches.remove_directory_markers(["gs://b/r/m"], gcs_client=gcs) == 2
     assert sorted(b.name for b in gcs.blobs) == ["r/m/Format-Serving/saved_model.pb", "r/m2/"]
     assert gcs.asked == ["b"]
+
+
+def _with_launcher_logs(ei):
+    """What KFP 2.17's driver adds when logs are published (its manifests' default):
+    an `executor-logs` output of KFP's own type (driver.go provisionOutputs)."""
+    logs = ei.outputs.artifacts["executor-logs"].artifacts.add(
+        name="executor-logs", uri=str(ei.outputs.output_file) + ".logs")
+    logs.type.schema_title = "system.Artifact"
+    return ei
+
+
+def test_stock_tfx_cannot_parse_the_launchers_log_output(tmp_path):
+    ei = _with_launcher_logs(_executor_input(
+        tmp_path, _schema(standard_artifacts.Model), str(tmp_path / "out")))
+    with pytest.raises(ImportError, match="system.Artifact"):
+        kubeflow_v2_entrypoint_utils.parse_raw_artifact_dict(ei.outputs.artifacts, {})
+    assert patches.drop_launcher_outputs(ei) == ["executor-logs"]
+    parsed = kubeflow_v2_entrypoint_utils.parse_raw_artifact_dict(ei.outputs.artifacts, {})
+    assert list(parsed) == ["model"]
+    assert patches.drop_launcher_outputs(ei) == []
+
+
+def test_patched_entrypoint_runs_with_the_launchers_log_output(tmp_path, monkeypatch):
+    monkeypatch.setattr(kubeflow_v2_run_executor, "_run_executor",
+                        kubeflow_v2_run_executor._run_executor)  # undone after the test
+    monkeypatch.setattr(patches, "_installed", False)
+    patches.install()
+    ei = _with_launcher_logs(_executor_input(
+        tmp_path, _schema(standard_artifacts.Model), str(tmp_path / "out")))
+    RECORDED.clear()
+    kubeflow_v2_run_executor.main(kubeflow_v2_run_executor._parse_flags([
+        "prog", "--executor_class_path", f"{__name__}.RecordingExecutor",
+        "--json_serialized_invocation_args", json_format.MessageToJson(ei),
+        "--json_serialized_inputs_spec_args", json_format.MessageToJson(_inputs_spec())]))
+    assert RECORDED[0]["model"][0][0] == "Model"
+    with open(ei.outputs.output_file) as f:
+        assert list(json.load(f)["artifacts"]) == ["model"]

@@ -1,0 +1,264 @@
+"""Walks a compiled IR's root DAG in dependency order and runs each task's own command.
+
+For each task: the driver's ExecutorInput (driver.py), the launcher's command line
+(launcher.py), then the command as a subprocess with only the environment a pod of the
+image would give it (image_environment() plus the IR's env and the platform spec's Secret
+variables), then the executor output file read as the launcher reads it. The container
+image is a name only: commands run with this machine's Python and the project's code.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import subprocess
+import sys
+import time
+import uuid
+from typing import Callable, Dict, List, Optional
+
+import yaml
+
+from pipelines.runners.ir import dag as ir_dag
+from pipelines.runners.ir import driver, launcher
+
+# The image's own ENV lines (Dockerfile; a test keeps them in step) and the one its base
+# image (python:3.10-slim) sets that programs read.
+IMAGE_ENV = {"TF_USE_LEGACY_KERAS": "1", "PYTHONUNBUFFERED": "1", "LANG": "C.UTF-8"}
+# What python:3.10-slim puts on PATH after the interpreter's folder.
+IMAGE_PATH = "/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"
+# The image's WORKDIR holds pipelines/, components/ and trainer/; here, the project's
+# folder holding this package stands in for it.
+PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
+LOG_TAIL_LINES = 20
+
+
+class IRRunError(RuntimeError):
+    """A task failed (its driver, its command or its launcher); names the task."""
+
+    def __init__(self, task: str, message: str, log_path: Optional[str] = None,
+                 log_tail: str = ""):
+        self.task = task
+        self.log_path = log_path
+        self.log_tail = log_tail  # the task log's last lines, when its command ran
+        self.results: List["TaskResult"] = []  # the tasks that finished before it
+        self.not_run: List[str] = []  # the tasks after it
+        super().__init__(f"task {task} failed: {message}")
+
+
+@dataclasses.dataclass
+class TaskResult:
+    name: str
+    exit_code: Optional[int]  # None: the command never started
+    seconds: float
+    log_path: Optional[str] = None
+    executor_input: Optional[driver.ExecutorInput] = None
+
+
+@dataclasses.dataclass
+class RunResult:
+    ir_path: str
+    pipeline_name: str
+    run_id: str
+    run_root: str
+    image: str
+    tasks: List[TaskResult]
+    not_run: List[str]
+    produced: Dict[str, driver.Produced]
+
+
+def image_environment(python: str = sys.executable) -> Dict[str, str]:
+    """What a container of the image has before the IR adds anything: the image's ENV,
+    PATH with the interpreter's folder first (this venv's python stands in for the
+    image's), and HOME."""
+    return dict(IMAGE_ENV, PATH=f"{os.path.dirname(python)}:{IMAGE_PATH}",
+                HOME=os.path.expanduser("~"))
+
+
+def secret_source(secrets_file: Optional[str], environ: Optional[Dict[str, str]] = None
+                  ) -> driver.SecretLookup:
+    """Stands in for the cluster's Secrets: `secrets_file` (YAML or JSON,
+    {secret name: {key: value}}) when it holds the Secret's key, else this process's
+    variable of the name the pod would get."""
+    environ = os.environ if environ is None else environ
+    secrets: Dict[str, Dict[str, str]] = {}
+    if secrets_file:
+        try:
+            with open(secrets_file, encoding="utf-8") as f:
+                loaded = yaml.safe_load(f) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise ir_dag.IRFileError(f"{secrets_file}: cannot read the secrets file: {e}") \
+                from None
+        if not isinstance(loaded, dict) or not all(isinstance(v, dict)
+                                                   for v in loaded.values()):
+            raise ir_dag.IRFileError(f"{secrets_file}: expected {{secret name: {{key: "
+                                     "value}}}}")
+        secrets = {str(k): {str(kk): str(vv) for kk, vv in v.items()}
+                   for k, v in loaded.items()}
+
+    def lookup(secret: str, key: str, variable: str) -> Optional[str]:
+        if key in secrets.get(secret, {}):
+            return secrets[secret][key]
+        return environ.get(variable)
+    return lookup
+
+
+def check_pipeline_root(root: str) -> str:
+    """A local folder (made absolute). Object-store roots need the launcher's uploads
+    and downloads, which this local driver does not do."""
+    if not root:
+        raise ValueError("the IR names no pipeline root; pass --pipeline-root DIR")
+    if "://" in root:
+        raise ValueError(f"pipeline root {root}: this local driver writes under a local "
+                         "folder only; pass --pipeline-root DIR")
+    return os.path.abspath(root)
+
+
+def _tail(path: str, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+    except OSError:
+        return ""
+
+
+class _Run:
+    def __init__(self, ir: ir_dag.IR, ctx: driver.RunContext, staging: str,
+                 secrets: driver.SecretLookup, base_env: Dict[str, str]):
+        self.ir = ir
+        self.ctx = ctx
+        self.staging = staging
+        self.secrets = secrets
+        self.base_env = base_env
+        self.produced: Dict[str, driver.Produced] = {}
+        self.next_artifact_id = 1
+
+    def _prepare(self, task: ir_dag.Task):
+        """The driver's part: ExecutorInput, environment and the pod's command line."""
+        executor_input = driver.ExecutorInput(inputs=driver.resolve_inputs(
+            task.spec, task.component, self.ctx, task.name, self.produced))
+        executor_input.outputs.CopyFrom(driver.provision_outputs(
+            self.ctx, task.name, task.component.output_definitions, str(uuid.uuid4()),
+            self.staging))
+        env = dict(self.base_env)
+        env.update(driver.pod_environment(task.container, task.kubernetes, self.secrets))
+        command = (driver.resolve_container_args(list(task.container.command), executor_input)
+                   + driver.resolve_container_args(list(task.container.args), executor_input))
+        return executor_input, env, command
+
+    def run_task(self, task: ir_dag.Task, echo: Callable[[str], None]) -> TaskResult:
+        start = time.monotonic()
+        try:
+            executor_input, env, command = self._prepare(task)
+            with_defaults = launcher.add_default_params(executor_input, task.component)
+            argv = launcher.compile_cmd_and_args(with_defaults, command, self.staging)
+            left = launcher.unfilled_placeholders(
+                argv, launcher.executor_input_json(with_defaults))
+            if left:
+                raise launcher.LauncherError(
+                    f"placeholders nothing fills: {', '.join(sorted(set(left)))}")
+            launcher.prepare_output_folders(executor_input, self.staging)
+        except (driver.DriverError, launcher.LauncherError) as e:
+            raise IRRunError(task.name, str(e)) from e
+        log_path = self._log_path(executor_input)
+        os.makedirs(os.path.dirname(log_path), exist_ok=True)
+        shown = " ".join(a if len(a) <= 40 else a[:37] + "..." for a in argv[:3])
+        echo(f"  {task.name}: running {shown} ... (log {log_path})")
+        with open(log_path, "wb") as log:
+            code = subprocess.run(argv, env=env, cwd=PROJECT_DIR, stdin=subprocess.DEVNULL,
+                                  stdout=log, stderr=subprocess.STDOUT, check=False).returncode
+        result = TaskResult(task.name, code, time.monotonic() - start, log_path,
+                            executor_input)
+        if code != 0:
+            raise IRRunError(task.name, f"exit status {code}", log_path, _tail(log_path))
+        try:
+            output = launcher.read_executor_output(executor_input.outputs.output_file)
+            launcher.collect_output_parameters(executor_input, output, task.component)
+            artifacts = {}
+            for name, artifact in launcher.merged_outputs(executor_input, output).items():
+                artifacts[name] = launcher.recorded_artifact(artifact, self.next_artifact_id)
+                self.next_artifact_id += 1
+        except launcher.LauncherError as e:
+            raise IRRunError(task.name, str(e), log_path) from e
+        self.produced[task.name] = driver.Produced(artifacts, dict(output.parameter_values))
+        result.seconds = time.monotonic() - start
+        return result
+
+    def _log_path(self, executor_input: driver.ExecutorInput) -> str:
+        """getLogWriter's file: the executor-logs artifact's local path; without published
+        logs (the launcher writes to its stdout only), one beside the output file."""
+        logs = executor_input.outputs.artifacts.get(driver.EXECUTOR_LOGS)
+        if logs is not None and logs.artifacts:
+            return driver.local_path_for_uri(logs.artifacts[0].uri, self.staging)
+        return os.path.join(os.path.dirname(executor_input.outputs.output_file),
+                            "executor.log")
+
+
+def new_run_id() -> str:
+    return str(uuid.uuid4())
+
+
+def run_ir(path: str, pipeline_root: Optional[str] = None, run_id: Optional[str] = None,
+           secrets_file: Optional[str] = None, publish_logs: bool = True,
+           echo: Callable[[str], None] = print, python: str = sys.executable,
+           environ: Optional[Dict[str, str]] = None) -> RunResult:
+    """Runs the IR at `path`; raises IRRunError naming the first task that fails (the
+    tasks after it are not run)."""
+    ir = ir_dag.load(path)
+    order = ir_dag.order(ir)
+    root = check_pipeline_root(pipeline_root or ir.default_pipeline_root or "")
+    run_id = run_id or new_run_id()
+    for name, spec in ir.spec.root.input_definitions.parameters.items():
+        if not spec.HasField("default_value") and not spec.is_optional:
+            raise ir_dag.IRFileError(f"{path}: pipeline parameter {name} has no default "
+                                     "and this local driver takes no run parameters")
+    ctx = driver.RunContext(
+        pipeline_name=ir.pipeline_name, run_id=run_id,
+        run_root=driver.pipeline_run_root(root, ir.pipeline_name, run_id),
+        run_display_name=run_id,
+        create_time_utc=datetime.datetime.now(datetime.timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"),
+        parameters={n: s.default_value for n, s in
+                    ir.spec.root.input_definitions.parameters.items()
+                    if s.HasField("default_value")},
+        publish_logs=publish_logs)
+    if os.path.exists(ctx.run_root):
+        raise ValueError(f"run {run_id}: {ctx.run_root} exists already; choose another "
+                         "--run-id")
+    os.makedirs(ctx.run_root)
+    # Stands in for the pods' /gcs, /s3 and /minio mounts (unused with a local root).
+    staging = os.path.join(ctx.run_root, ".local-mounts")
+    image = _image(ir)
+    echo(f"IR run {run_id} of {ir.pipeline_name} from {path}: a local driver following "
+         "KFP 2.17's rules, not Kubeflow")
+    echo(f"  run root {ctx.run_root}; commands run with {python} instead of the image "
+         f"{image}")
+    state = _Run(ir, ctx, staging, secret_source(secrets_file, environ),
+                 image_environment(python))
+    results: List[TaskResult] = []
+    for i, name in enumerate(order):
+        try:
+            results.append(state.run_task(ir.tasks[name], echo))
+        except IRRunError as e:
+            e.results, e.not_run = results, order[i + 1:]
+            raise
+        echo(f"  {name}: exit 0 in {results[-1].seconds:.1f} s")
+    return RunResult(path, ir.pipeline_name, run_id, ctx.run_root, image, results, [],
+                     state.produced)
+
+
+def _image(ir: ir_dag.IR) -> str:
+    images = sorted({t.container.image for t in ir.tasks.values()})
+    return ", ".join(images)
+
+
+def format_summary(result: RunResult) -> str:
+    width = max(len(t.name) for t in result.tasks) if result.tasks else 4
+    lines = [f"IR run {result.run_id} of {result.pipeline_name}: {len(result.tasks)} "
+             f"task(s), every one exited 0",
+             f"  {'task'.ljust(width)}  exit  seconds"]
+    for t in result.tasks:
+        lines.append(f"  {t.name.ljust(width)}  {t.exit_code:>4}  {t.seconds:7.1f}")
+    lines.append(f"  outputs under {result.run_root}")
+    return "\n".join(lines)
