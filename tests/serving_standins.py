@@ -25,7 +25,9 @@ from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import (get_model_metadata_pb2, predict_pb2,
                                      prediction_service_pb2_grpc)
 
+from components import servability_check
 from trainer.serving import predict as tf_predict
+from trainer.serving.warmup import read_warmup
 
 SIGNATURE_DEF = "signature_def"
 
@@ -286,3 +288,18 @@ class GrpcServer:
 
     def close(self):
         self.server.stop(0)
+
+
+def assert_every_signature_was_checked(result, serving_prefix: str) -> None:
+    """Every pushed model of run `result` (a RunReport) passes the ServabilityCheck on each
+    signature, and the pipeline's own check ran: it blessed the model and the Pusher
+    pushed its stamped copy, one warm-up record per signature."""
+    for m in result.models:
+        signatures = sorted(tf.saved_model.load(m.pushed_path).signatures)
+        requests = servability_check.check_model(m.pushed_path, serving_prefix + m.model, [])
+        assert sorted(requests) == signatures
+        check = result.nodes[f"ServabilityCheck.{m.model}"]
+        assert check.state == "COMPLETE" and check.outputs["blessing"], m.model
+        stamped = read_warmup(m.pushed_path)
+        assert sorted(log.predict_log.request.model_spec.signature_name
+                      for log in stamped) == signatures

@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components import datasets, servability_check, text_corpora
+from components import datasets, text_corpora
 from pipelines import cli, tasks
 from pipelines.runners import local as local_runner
-from tests.serving_standins import GrpcServer, RestServer
+from tests.serving_standins import GrpcServer, RestServer, assert_every_signature_was_checked
 from trainer.contract import KERAS_FILE
-from trainer.serving.warmup import read_warmup
 from trainer.lm.preprocessing import EOS_ID, UNK_ID
 
 pytestmark = pytest.mark.e2e
@@ -112,17 +111,7 @@ def servers(trained):
 
 def test_every_signature_of_the_pushed_models_passes_the_servability_check(trained):
     _, result, _ = trained
-    for m in result.models:
-        signatures = sorted(tf.saved_model.load(m.pushed_path).signatures)
-        requests = servability_check.check_model(m.pushed_path, f"text_{m.model}", [])
-        assert sorted(requests) == signatures
-        # The pipeline's own check ran and blessed the model; the Pusher pushed its
-        # stamped copy, one warm-up record per signature.
-        check = result.nodes[f"ServabilityCheck.{m.model}"]
-        assert check.state == "COMPLETE" and check.outputs["blessing"]
-        stamped = read_warmup(m.pushed_path)
-        assert sorted(log.predict_log.request.model_spec.signature_name
-                      for log in stamped) == signatures
+    assert_every_signature_was_checked(result, "text_")
 
 
 @pytest.mark.parametrize("flag", ["--rest", "--grpc"])

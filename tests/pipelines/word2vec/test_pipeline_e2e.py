@@ -10,12 +10,11 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
-from components import datasets, servability_check, text_corpora
+from components import datasets, text_corpora
 from pipelines import cli
 from pipelines.runners import local as local_runner
 from pipelines.word2vec.config import Word2VecPipelineConfig
-from tests.serving_standins import GrpcServer, RestServer
-from trainer.serving.warmup import read_warmup
+from tests.serving_standins import GrpcServer, RestServer, assert_every_signature_was_checked
 
 
 def small_dump(folder, n_chunks=6):
@@ -99,17 +98,7 @@ def servers(w2v_run):
 @pytest.mark.e2e
 def test_every_signature_of_the_pushed_models_passes_the_servability_check(w2v_run):
     _, result, _, _ = w2v_run
-    for m in result.models:
-        signatures = sorted(tf.saved_model.load(m.pushed_path).signatures)
-        requests = servability_check.check_model(m.pushed_path, f"text_{m.model}", [])
-        assert sorted(requests) == signatures
-        # The pipeline's own check ran and blessed the model; the Pusher pushed its
-        # stamped copy, one warm-up record per signature.
-        check = result.nodes[f"ServabilityCheck.{m.model}"]
-        assert check.state == "COMPLETE" and check.outputs["blessing"]
-        stamped = read_warmup(m.pushed_path)
-        assert sorted(log.predict_log.request.model_spec.signature_name
-                      for log in stamped) == signatures
+    assert_every_signature_was_checked(result, "text_")
 
 
 @pytest.mark.e2e
