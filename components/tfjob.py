@@ -50,6 +50,72 @@ SERVICE_ACCOUNT_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/
 MAX_NAME = 40  # leaves room for the operator's "-worker-<i>" pod and service names (63)
 # Consecutive failed status reads (API server restarts, network blips) before giving up.
 API_ERROR_LIMIT = 5
+# Pod placement: taint effects Kubernetes knows, and the label key / value syntax
+# (apimachinery validation: an optional DNS-subdomain prefix, a name of at most 63).
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_LABEL_KEY = re.compile(
+    rf"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?{_NAME}$")
+_LABEL_VALUE = re.compile(rf"^({_NAME})?$")
+TOLERATION_FORMAT = "KEY[=VALUE]:EFFECT"
+NODE_SELECTOR_FORMAT = "KEY=VALUE"
+
+
+def gpu_toleration(resource: str) -> Dict[str, str]:
+    """Tolerates the taint GPU node pools commonly carry (the NVIDIA device plugin's and
+    the managed clouds' `nvidia.com/gpu`), so GPU pods may land there."""
+    return {"key": resource, "operator": "Exists", "effect": "NoSchedule"}
+
+
+def _label_key(key: str) -> bool:
+    prefix, _, name = key.rpartition("/")
+    return bool(_LABEL_KEY.match(key)) and len(prefix) <= 253 and len(name) <= 63
+
+
+def check_toleration(toleration: Mapping[str, str]) -> None:
+    """Refuses a toleration an API server would refuse (or this project never writes)."""
+    extra = sorted(set(toleration) - {"key", "operator", "value", "effect"})
+    key, value = toleration.get("key", ""), toleration.get("value", "")
+    operator, effect = toleration.get("operator"), toleration.get("effect")
+    if extra or not _label_key(key) or effect not in TAINT_EFFECTS or (
+            operator == "Exists" and value) or operator not in ("Exists", "Equal") or (
+            not _LABEL_VALUE.match(value)):
+        raise ValueError(f"toleration {dict(toleration)!r}: expected a label key, operator "
+                         f"Exists (no value) or Equal, effect one of {', '.join(TAINT_EFFECTS)}")
+
+
+def parse_toleration(text: str) -> Dict[str, str]:
+    """`KEY:EFFECT` (operator Exists) or `KEY=VALUE:EFFECT` (operator Equal)."""
+    rest, _, effect = text.rpartition(":")
+    key, equals, value = rest.partition("=")
+    toleration = {"key": key, "operator": "Equal" if equals else "Exists", "effect": effect}
+    if equals:
+        toleration["value"] = value
+    try:
+        check_toleration(toleration)
+    except ValueError:
+        raise ValueError(f"expected {TOLERATION_FORMAT} (EFFECT one of "
+                         f"{', '.join(TAINT_EFFECTS)}), got {text!r}") from None
+    return toleration
+
+
+def check_node_selector(selector: Mapping[str, str]) -> None:
+    for key, value in selector.items():
+        if not _label_key(key) or not isinstance(value, str) or not _LABEL_VALUE.match(value):
+            raise ValueError(f"node selector {key}={value}: expected a label key and value")
+
+
+def parse_node_selector(text: str) -> Tuple[str, str]:
+    """`KEY=VALUE` -> (key, value)."""
+    key, equals, value = text.partition("=")
+    try:
+        if not equals:
+            raise ValueError
+        check_node_selector({key: value})
+    except ValueError:
+        raise ValueError(f"expected {NODE_SELECTOR_FORMAT} (a node label), got "
+                         f"{text!r}") from None
+    return key, value
 
 
 class TFJobFailed(RuntimeError):
@@ -79,6 +145,9 @@ class TFJobSettings:
     secret_env: Dict[str, List[str]] = dataclasses.field(default_factory=dict)
     env: Dict[str, str] = dataclasses.field(default_factory=dict)
     shm_gi: float = 2.0  # in-memory /dev/shm (NCCL, tf.data); the container default is 64Mi
+    # Each worker pod's placement, besides the GPU taint's toleration that GPU workers get.
+    tolerations: List[Dict[str, str]] = dataclasses.field(default_factory=list)
+    node_selector: Dict[str, str] = dataclasses.field(default_factory=dict)
 
     def check(self) -> None:
         if not self.image:
@@ -97,6 +166,9 @@ class TFJobSettings:
             if len(ref) != 2 or not all(ref):
                 raise ValueError(f"TFJob: secret variable {var}: expected [secret, key], "
                                  f"got {ref!r}")
+        for toleration in self.tolerations:
+            check_toleration(toleration)
+        check_node_selector(self.node_selector)
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
@@ -151,15 +223,14 @@ def pod_template(settings: TFJobSettings, command: List[str], labels: Dict[str, 
                                              limits=dict(amounts) or None),
         volume_mounts=[k8s.V1VolumeMount(name="dshm", mount_path="/dev/shm")],
         security_context=k8s.V1SecurityContext(allow_privilege_escalation=False))
-    tolerations = None
-    if settings.gpus_per_worker:
-        # GPU node pools are commonly tainted so that only GPU workloads land there.
-        tolerations = [k8s.V1Toleration(key=settings.gpu_resource, operator="Exists",
-                                        effect="NoSchedule")]
+    wanted = [gpu_toleration(settings.gpu_resource)] if settings.gpus_per_worker else []
+    wanted += [t for t in settings.tolerations if t not in wanted]
+    tolerations = [k8s.V1Toleration(**t) for t in wanted] or None
     return k8s.V1PodTemplateSpec(
         metadata=k8s.V1ObjectMeta(labels=labels),
         spec=k8s.V1PodSpec(
             containers=[container], tolerations=tolerations,
+            node_selector=dict(settings.node_selector) or None,
             service_account_name=settings.service_account,
             volumes=[k8s.V1Volume(name="dshm", empty_dir=k8s.V1EmptyDirVolumeSource(
                 medium="Memory", size_limit=f"{_quantity(settings.shm_gi)}Gi"))]))

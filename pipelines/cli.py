@@ -58,6 +58,22 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _toleration(value: str) -> dict:
+    from components import tfjob  # pylint: disable=import-outside-toplevel
+    try:
+        return tfjob.parse_toleration(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _node_selector(value: str):
+    from components import tfjob  # pylint: disable=import-outside-toplevel
+    try:
+        return tfjob.parse_node_selector(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _models(value: str) -> List[str]:
     return [m.strip() for m in value.split(",") if m.strip()]
 
@@ -221,7 +237,8 @@ def _cmd_compile(args) -> int:
         object_store_secret=args.object_store_secret,
         object_store_region=args.object_store_region, local_folders=args.local_folders,
         tfjob_namespace=args.tfjob_namespace, tfjob_timeout_hours=args.tfjob_timeout_hours,
-        keep_tfjob=args.keep_tfjob)
+        keep_tfjob=args.keep_tfjob, tolerations=list(args.toleration or []),
+        node_selector=dict(args.node_selector or []))
     place = _location if args.local_folders else (lambda value: value)
     for name in ("pipeline_root", "serving_root"):
         if getattr(args, name):
@@ -474,6 +491,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="namespace for the TFJobs (default: the pipeline step's own)")
     comp.add_argument("--keep-tfjob", action="store_true",
                       help="keep finished TFJobs and their pods (for their logs)")
+    comp.add_argument("--toleration", action="append", type=_toleration,
+                      metavar="KEY[=VALUE]:EFFECT",
+                      help="a taint the GPU Trainers' pods (own pod or TFJob workers) "
+                           "tolerate, besides nvidia.com/gpu:NoSchedule (repeatable; KEY:EFFECT "
+                           "tolerates any value); EFFECT: NoSchedule, PreferNoSchedule, NoExecute")
+    comp.add_argument("--node-selector", action="append", type=_node_selector,
+                      metavar="KEY=VALUE",
+                      help="a node label the GPU Trainers' pods require (repeatable), e.g. "
+                           "cloud.google.com/gke-accelerator=nvidia-l4")
     comp.add_argument("--beam-arg", action="append",
                       help="Beam pipeline arg for the Beam components (repeatable), e.g. "
                            "--beam-arg=--runner=FlinkRunner")

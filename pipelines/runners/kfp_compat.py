@@ -20,6 +20,12 @@ kubeflow/pipelines 2.17.0) needs in addition, done here on the written YAML:
   `secret_env_platform_spec` builds the `platforms.kubernetes` document with a
   kfp-kubernetes `KubernetesExecutorConfig.secretAsEnv` per executor
   (`backend/src/v2/driver/k8s.go`); kfp-kubernetes 1.0.0's proto has no plain env.
+- **Pod placement.** `add_pod_placement` gives chosen executors a `nodeSelector`
+  (kfp-kubernetes 1.0.0's `KubernetesExecutorConfig.node_selector`; applied since backend
+  2.0.5) and `tolerations` (applied since backend 2.1.0). kfp-kubernetes 1.0.0 predates
+  the `tolerations` field (its `add_toleration` arrives in 1.2.0, which needs protobuf
+  >= 4), so they are written as the JSON the backend's proto reads: a list of
+  {key, operator, value, effect}.
 - **Pipeline root.** TFX's YAML drops `runtimeConfig` (its pipeline root); the root goes
   into `defaultPipelineRoot` (PipelineSpec 2.1; Vertex reads it) and `classics submit`
   passes it as the run's pipeline root, which is what the open-source backend reads.
@@ -153,6 +159,49 @@ def secret_env_platform_spec(executor_labels: Iterable[str], secret_name: str,
     for label in executor_labels:
         executors[label].update(json_format.MessageToDict(config))
     return json_format.MessageToDict(platform)
+
+
+# The fields of kfp-kubernetes' Toleration message (1.2.0 on) that this project writes.
+TOLERATION_FIELDS = ("key", "operator", "value", "effect")
+
+
+def add_pod_placement(platform: dict, executor_labels: Iterable[str],
+                      tolerations: List[Dict[str, str]],
+                      node_selector: Dict[str, str]) -> dict:
+    """`platform` (a PlatformSpec document, possibly empty) with the tolerations and node
+    selector on each of `executor_labels`' kubernetes executor configs."""
+    config = kubernetes_executor_config_pb2.KubernetesExecutorConfig()
+    config.node_selector.labels.update(node_selector)
+    placement = json_format.MessageToDict(config)
+    if tolerations:
+        placement["tolerations"] = [{k: t[k] for k in TOLERATION_FIELDS if t.get(k)}
+                                    for t in tolerations]
+    result = json_format.MessageToDict(json_format.ParseDict(
+        platform, pipeline_spec_pb2.PlatformSpec()))
+    executors = (result.setdefault("platforms", {}).setdefault(KUBERNETES, {})
+                 .setdefault("deploymentSpec", {}).setdefault("executors", {}))
+    for label in executor_labels:
+        executors.setdefault(label, {}).update(placement)
+    return result
+
+
+def executor_config(body: dict) -> Tuple[
+        kubernetes_executor_config_pb2.KubernetesExecutorConfig, List[Dict[str, str]]]:
+    """One executor's kubernetes config: kfp-kubernetes 1.0.0's message, and the
+    tolerations its proto predates; raises json_format.ParseError on an unknown field."""
+    body = dict(body)
+    tolerations = body.pop("tolerations", [])
+    if not isinstance(tolerations, list):
+        raise json_format.ParseError(f"tolerations: expected a list, got {tolerations!r}")
+    for toleration in tolerations:
+        unknown = sorted(set(toleration) - set(TOLERATION_FIELDS)) \
+            if isinstance(toleration, dict) else [repr(toleration)]
+        if unknown:
+            raise json_format.ParseError(f"toleration {toleration!r}: unknown fields "
+                                         f"{unknown}; known: {list(TOLERATION_FIELDS)}")
+    config = kubernetes_executor_config_pb2.KubernetesExecutorConfig()
+    json_format.ParseDict(body, config)
+    return config, tolerations
 
 
 def set_default_pipeline_root(spec: dict, root: str) -> None:

@@ -21,7 +21,9 @@ Targets. `kfp` (open-source Kubeflow Pipelines >= 2.2, checked against 2.17's so
 s3:// or gs:// URIs; GPU requests name the Kubernetes resource (`nvidia.com/gpu`), which
 the KFP driver uses as the resource name; with an S3 endpoint (MinIO, SeaweedFS) every
 task gets the endpoint as plain environment variables and the credentials from a
-Kubernetes Secret through the IR's kubernetes platform spec. `vertex` (Vertex AI
+Kubernetes Secret through the IR's kubernetes platform spec; GPU Trainer pods (and GPU
+TFJob workers) tolerate the `nvidia.com/gpu` NoSchedule taint and take the user's
+tolerations and node selector, through the same platform spec. `vertex` (Vertex AI
 Pipelines): gs:// only, accelerator types are Vertex's names (NVIDIA_TESLA_T4), no
 platform spec. Both compile PipelineSpec schema 2.1 (the open-source backend reads
 `runtimeValue.constant` only).
@@ -91,6 +93,12 @@ class KubeflowSettings:
     local_folders: bool = False
     secret_keys: Dict[str, str] = dataclasses.field(
         default_factory=lambda: dict(DEFAULT_SECRET_KEYS))
+    # Where GPU Trainers run (--toleration, --node-selector): only the pods that request
+    # GPUs (a Trainer's own pod, or its TFJob's workers) get them, since those are the pods
+    # that need the GPU nodes; the rest keep the cluster's default placement, so a GPU pool
+    # is not filled with CPU steps.
+    tolerations: List[Dict[str, str]] = dataclasses.field(default_factory=list)
+    node_selector: Dict[str, str] = dataclasses.field(default_factory=dict)
     # The image's entrypoint: TFX's Kubeflow V2 executor (and ExampleGen driver) with the
     # runtime fixes (trainer/runtime/kfp_tfx_patches.py) and the S3 set-up and exit handling.
     command: List[str] = dataclasses.field(
@@ -139,6 +147,20 @@ class KubeflowSettings:
                              "holding its keys (--object-store-secret, e.g. "
                              "mlpipeline-minio-artifact)")
         self.object_store_settings()  # refuses a malformed endpoint
+        if self.places_gpu_pods() and self.target != KFP:
+            raise ValueError("--toleration/--node-selector place pods on a Kubernetes "
+                             f"cluster: they need --target {KFP}")
+        for toleration in self.tolerations:
+            tfjob.check_toleration(toleration)
+        tfjob.check_node_selector(self.node_selector)
+
+    def places_gpu_pods(self) -> bool:
+        return bool(self.tolerations or self.node_selector)
+
+    def gpu_tolerations(self) -> List[Dict[str, str]]:
+        """A GPU pod's tolerations: the GPU taint's, then the user's."""
+        default = tfjob.gpu_toleration(self.accelerator_type)
+        return [default] + [t for t in self.tolerations if t != default]
 
     def object_store_settings(self) -> Optional[object_store.S3Settings]:
         if not self.object_store_endpoint:
@@ -176,7 +198,9 @@ class KubeflowSettings:
             gpu_resource=self.accelerator_type, cpu=self.trainer_cpu,
             memory_gb=self.trainer_memory_gb, namespace=self.tfjob_namespace,
             timeout_seconds=int(self.tfjob_timeout_hours * 3600),
-            keep_job=self.keep_tfjob, secret_env=secret_env)
+            keep_job=self.keep_tfjob, secret_env=secret_env,
+            tolerations=list(self.tolerations) if gpus > 0 else [],
+            node_selector=dict(self.node_selector) if gpus > 0 else {})
         settings.check()
         return settings
 
@@ -258,11 +282,14 @@ def finish_ir(tfx_path: str, path: str, settings: KubeflowSettings) -> None:
     s3 = settings.object_store_settings()
     if s3 is not None:
         kfp_compat.add_env(spec, s3.environment())
-    require_requested_gpus(spec)
+    gpu_executors = require_requested_gpus(spec)
     if settings.object_store_secret:
         platform = kfp_compat.secret_env_platform_spec(
             kfp_compat.container_executors(spec), settings.object_store_secret,
             settings.secret_keys)
+    if settings.target == KFP and gpu_executors:
+        platform = kfp_compat.add_pod_placement(
+            platform, gpu_executors, settings.gpu_tolerations(), settings.node_selector)
     kfp_compat.write_ir(path, spec, platform, header=_header(tfx_path))
 
 
@@ -275,6 +302,14 @@ def compile_pipelines(base: PipelineConfig, settings: KubeflowSettings, data_dir
     placement = settings.trainer_placement(config)
     for model in config.models:
         placement(model)  # refuses a placement the target cannot run, before any output
+    def gpus(model: str) -> int:
+        per_worker = config.distribution(model)[1]
+        return settings.gpu_count if per_worker is None else per_worker
+
+    if settings.places_gpu_pods() and not any(gpus(m) > 0 for m in config.models):
+        # They place GPU pods only; with none they would silently do nothing.
+        raise ValueError("--toleration/--node-selector place the Trainers that request "
+                         "GPUs, and no Trainer requests any (--gpus/--gpus-per-worker 0)")
     pipeline = tasks.of_config(config).create_pipeline(
         config, data_dir, metadata_connection_config=None,
         beam_args=config.beam_args, trainer_resources=placement)

@@ -48,6 +48,9 @@ def _container(body):
      "service_account": "pipeline-runner", "env": {"EXTRA": "1"},
      "secret_env": {"AWS_ACCESS_KEY_ID": ["mlpipeline-minio-artifact", "accesskey"],
                     "AWS_SECRET_ACCESS_KEY": ["mlpipeline-minio-artifact", "secretkey"]}},
+    {"gpus_per_worker": 1, "node_selector": {"cloud.google.com/gke-accelerator": "nvidia-l4"},
+     "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "ml",
+                      "effect": "NoExecute"}]},
 ])
 def test_every_built_spec_is_valid_against_the_crd_schema(settings):
     body = _body(**settings)
@@ -101,6 +104,26 @@ def test_spec_runs_the_command_on_n_workers_as_the_operator_expects():
     assert body["metadata"]["labels"]["tfx-classics/step"] == "Trainer.softmax"
 
 
+def test_workers_take_the_placement_they_are_given_besides_the_gpu_toleration():
+    user = [{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"},
+            {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    body = _body(gpus_per_worker=1, tolerations=user, node_selector={"pool": "gpu"})
+    k8s_standin.validate_tfjob(body)
+    pod = _worker(body)["template"]["spec"]
+    assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists",
+                                   "effect": "NoSchedule"}, user[0]]  # the default once
+    assert pod["nodeSelector"] == {"pool": "gpu"}
+    cpu = _worker(_body(node_selector={"pool": "cpu"}))["template"]["spec"]
+    assert cpu["nodeSelector"] == {"pool": "cpu"} and cpu.get("tolerations") is None
+
+
+def test_the_schema_check_refuses_a_misspelt_toleration():
+    body = _body(gpus_per_worker=1)
+    _worker(body)["template"]["spec"]["tolerations"][0]["efect"] = "NoSchedule"
+    with pytest.raises(jsonschema.ValidationError, match="efect"):
+        k8s_standin.validate_tfjob(body)
+
+
 def test_cpu_only_workers_request_no_gpu_and_need_none():
     body = _body(gpus_per_worker=0)
     container = _container(body)
@@ -151,6 +174,10 @@ def test_job_names_are_dns_labels_stable_per_step_execution():
     ({"timeout_seconds": 0}, "positive"), ({"image": ""}, "image"),
     ({"secret_env": {"AWS_ACCESS_KEY_ID": ["only-a-name"]}}, "secret"),
     ({"wokers": 2}, "unknown keys"),
+    ({"tolerations": [{"key": "a", "operator": "Exists", "effect": "Never"}]}, "toleration"),
+    ({"tolerations": [{"key": "a", "operator": "Exists", "value": "v",
+                       "effect": "NoSchedule"}]}, "toleration"),
+    ({"node_selector": {"pool": "a b"}}, "node selector"),
 ])
 def test_settings_refuse_what_no_job_can_run(bad, match):
     data = {"image": "img:1", **bad}
@@ -159,7 +186,8 @@ def test_settings_refuse_what_no_job_can_run(bad, match):
 
 
 def test_settings_round_trip_through_json():
-    s = _settings(gpus_per_worker=1, secret_env={"A": ["s", "k"]})
+    s = _settings(gpus_per_worker=1, secret_env={"A": ["s", "k"]}, node_selector={"a": "b"},
+                  tolerations=[{"key": "a", "operator": "Exists", "effect": "NoSchedule"}])
     assert tfjob.TFJobSettings.from_dict(json.loads(json.dumps(s.to_dict()))) == s
 
 

@@ -52,9 +52,10 @@ def _platform_configs(platform: dict, where: str) -> Dict[str, KubernetesExecuto
     if kfp_compat.KUBERNETES in parsed.platforms:
         executors = parsed.platforms[kfp_compat.KUBERNETES].deployment_spec.executors
         for label, body in executors.items():
-            config = KubernetesExecutorConfig()
             try:
-                json_format.ParseDict(json_format.MessageToDict(body), config)
+                # Tolerations (and the node selector) only place a pod on a node; a run
+                # here has none, so they are checked and left out.
+                config, _ = kfp_compat.executor_config(json_format.MessageToDict(body))
             except json_format.ParseError as e:
                 raise IRFileError(f"{where}: kubernetes config of {label}: {e}") from None
             out[label] = config

@@ -4,7 +4,6 @@ import json
 
 import pytest
 from google.protobuf import json_format
-from kfp.kubernetes import kubernetes_executor_config_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from pipelines import cli
@@ -149,12 +148,105 @@ def test_every_task_gets_the_object_store_endpoint_and_the_secrets_keys(compiled
     executors = platform.platforms["kubernetes"].deployment_spec.executors
     assert set(executors) == labels
     for label in labels:
-        config = kubernetes_executor_config_pb2.KubernetesExecutorConfig()
-        json_format.ParseDict(json_format.MessageToDict(executors[label]), config)
+        config, _ = kfp_compat.executor_config(json_format.MessageToDict(executors[label]))
         (secret,) = config.secret_as_env
         assert secret.secret_name == SECRET
         assert {(k.secret_key, k.env_var) for k in secret.key_to_env} == {
             ("accesskey", "AWS_ACCESS_KEY_ID"), ("secretkey", "AWS_SECRET_ACCESS_KEY")}
+
+
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+
+
+def _placement(platform):
+    """{executor label: (tolerations, node selector labels)} from the kubernetes platform
+    spec, each config parsed with kfp-kubernetes' proto. Its 1.0.0 proto has no
+    `tolerations` (1.2.0 on), so those are checked against the backend's field names."""
+    executors = platform.platforms["kubernetes"].deployment_spec.executors
+    placed = {}
+    for label in executors:
+        config, tolerations = kfp_compat.executor_config(
+            json_format.MessageToDict(executors[label]))
+        placed[label] = (tolerations, dict(config.node_selector.labels))
+    return placed
+
+
+def test_only_gpu_trainers_tolerate_the_gpu_taint_by_default(compiled):
+    spec, platform = compiled
+    placed = _placement(platform)
+    assert set(placed) == set(_executors(spec))
+    gpu = {label for label in placed if label.startswith("Trainer.")}
+    assert gpu == {"Trainer.softmax_executor", "Trainer.cnn_executor"}
+    for label, (tolerations, selector) in placed.items():
+        assert tolerations == ([GPU_TOLERATION] if label in gpu else []), label
+        assert selector == {}, label
+
+
+def test_cli_placement_options_reach_the_gpu_trainers_only(tmp_path, capsys):
+    rc = cli.main(["compile", "mnist", "--models", "softmax", "--gpus", "1",
+                   "--toleration", "dedicated=ml:NoExecute",
+                   "--toleration", "nvidia.com/gpu:NoSchedule",  # the default, once
+                   "--node-selector", "cloud.google.com/gke-accelerator=nvidia-l4",
+                   "--node-selector", "pool=gpu", "--output-dir", str(tmp_path)] + STORE)
+    assert rc == 0, capsys.readouterr().err
+    _, platform = _load(str(tmp_path / "classics-mnist.yaml"))
+    placed = _placement(platform)
+    assert placed.pop("Trainer.softmax_executor") == (
+        [GPU_TOLERATION, {"key": "dedicated", "operator": "Equal", "value": "ml",
+                          "effect": "NoExecute"}],
+        {"cloud.google.com/gke-accelerator": "nvidia-l4", "pool": "gpu"})
+    assert placed and all(p == ([], {}) for p in placed.values()), placed
+
+
+def test_cpu_only_compile_has_no_gpu_toleration_and_refuses_placement(tmp_path, capsys):
+    rc = cli.main(["compile", "mnist", "--models", "softmax", "--gpus", "0",
+                   "--output-dir", str(tmp_path / "cpu")] + STORE)
+    assert rc == 0, capsys.readouterr().err
+    _, platform = _load(str(tmp_path / "cpu" / "classics-mnist.yaml"))
+    assert all(p == ([], {}) for p in _placement(platform).values())
+    rc = cli.main(["compile", "mnist", "--models", "softmax", "--gpus", "0",
+                   "--node-selector", "pool=gpu", "--output-dir", str(tmp_path / "no")]
+                  + STORE)
+    err = capsys.readouterr().err
+    assert rc == 2 and "no Trainer requests any" in err, err
+    assert not (tmp_path / "no").exists() or not list((tmp_path / "no").iterdir())
+
+
+@pytest.mark.parametrize("option,value", [
+    ("--toleration", "nvidia.com/gpu"),  # no effect
+    ("--toleration", "nvidia.com/gpu:NoRun"),
+    ("--toleration", "=gpu:NoSchedule"),
+    ("--toleration", "pool=a b:NoSchedule"),
+    ("--node-selector", "pool"),
+    ("--node-selector", "pool=gpu:x"),
+])
+def test_cli_refuses_bad_placement_values_naming_option_and_value(tmp_path, capsys, option,
+                                                                  value):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["compile", "mnist", option, value, "--output-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2
+    (line,) = [l for l in err.splitlines() if "error:" in l]
+    assert f"argument {option}:" in line and repr(value) in line, err
+    assert not list(tmp_path.iterdir())
+
+
+def test_cli_placement_reaches_gpu_tfjob_workers_not_the_launcher(tmp_path, capsys):
+    from components import tfjob, tfjob_trainer
+    rc = cli.main(["compile", "mnist", "--models", "softmax", "--workers", "2",
+                   "--gpus-per-worker", "1", "--toleration", "dedicated:NoSchedule",
+                   "--node-selector", "pool=gpu", "--output-dir", str(tmp_path)] + STORE)
+    assert rc == 0, capsys.readouterr().err
+    spec, platform = kfp_compat.read_ir(str(tmp_path / "classics-mnist.yaml"))
+    params = spec["root"]["dag"]["tasks"]["Trainer.softmax"]["inputs"]["parameters"]
+    job = tfjob.TFJobSettings.from_dict(json.loads(
+        params["custom_config"]["runtimeValue"]["constant"])[tfjob_trainer.TFJOB_KEY])
+    assert job.tolerations == [{"key": "dedicated", "operator": "Exists",
+                                "effect": "NoSchedule"}]
+    assert job.node_selector == {"pool": "gpu"}
+    # The step that submits and waits needs no GPU node.
+    _, platform_pb = _load(str(tmp_path / "classics-mnist.yaml"))
+    assert _placement(platform_pb)["Trainer.softmax_executor"] == ([], {})
 
 
 def test_pipeline_root_is_in_the_package(compiled):
@@ -259,6 +351,8 @@ def test_cli_compile_cpu_only(tmp_path, capsys):
     (["--target", "vertex"], "vertex needs a gs:// URI"),
     (["--target", "vertex", "--pipeline-root", "gs://b/p", "--serving-root", "gs://b/s",
       "--data", "gs://b/d"] + STORE, "need --target kfp"),
+    (["--target", "vertex", "--pipeline-root", "gs://b/p", "--serving-root", "gs://b/s",
+      "--data", "gs://b/d", "--toleration", "pool:NoSchedule"], "they need --target kfp"),
 ])
 def test_cli_compile_refuses_what_the_target_cannot_run(tmp_path, capsys, extra, problem):
     rc = cli.main(["compile", "mnist", "--output-dir", str(tmp_path)] + extra)

@@ -154,6 +154,30 @@ def test_an_object_store_root_or_none_is_refused(tiny_ir, capsys):
         capsys.readouterr().err
 
 
+def _with_placement(ir_path, dest, toleration):
+    """The tiny IR with the consumer's pod placed as `classics compile` places GPU
+    Trainers: a node selector and tolerations in its kubernetes executor config."""
+    with open(ir_path) as f:
+        docs = list(yaml.safe_load_all(f))
+    docs.append({"platforms": {"kubernetes": {"deploymentSpec": {"executors": {
+        "exec-consume": {"nodeSelector": {"labels": {"pool": "gpu"}},
+                         "tolerations": [toleration]}}}}}})
+    with open(dest, "w") as f:
+        yaml.safe_dump_all(docs, f)
+    return str(dest)
+
+
+def test_placement_is_accepted_and_a_misspelt_toleration_named(tiny_ir, tmp_path):
+    good = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    ir = ir_dag.load(_with_placement(tiny_ir, tmp_path / "placed.yaml", good))
+    (consume,) = [t for t in ir.tasks.values() if t.executor_label == "exec-consume"]
+    assert dict(consume.kubernetes.node_selector.labels) == {"pool": "gpu"}
+    bad = dict(good, efect="NoSchedule")
+    with pytest.raises(ir_dag.IRFileError, match="kubernetes config of exec-consume: "
+                                                 r"toleration .*unknown fields \['efect'\]"):
+        ir_dag.load(_with_placement(tiny_ir, tmp_path / "bad.yaml", bad))
+
+
 def test_a_run_id_is_used_once(tiny_ir, tmp_path, capsys):
     args = ["run-ir", tiny_ir, "--pipeline-root", str(tmp_path), "--run-id", "same"]
     assert cli.main(args) == 0
