@@ -161,7 +161,8 @@ def secret_env_platform_spec(executor_labels: Iterable[str], secret_name: str,
     return json_format.MessageToDict(platform)
 
 
-# The fields of kfp-kubernetes' Toleration message (1.2.0 on) that this project writes.
+# The fields of the platform proto's Toleration message (KubernetesExecutorConfig field 12)
+# that this project writes.
 TOLERATION_FIELDS = ("key", "operator", "value", "effect")
 
 
