@@ -9,7 +9,7 @@ XDIST ?= -n 2 --dist loadgroup
 PYTEST := $(PY) -m pytest tests $(XDIST)
 
 .PHONY: setup test-deps demo test test-fast test-random bench bench-zoo bench-ingest bench-word2vec \
-	bench-lm bench-scale bench-scale-quick clean
+	bench-lm bench-scale bench-scale-quick bench-ir clean
 
 setup:
 	@scripts/setup_env.sh $(VENV)
@@ -35,6 +35,10 @@ bench: setup
 
 bench-zoo: setup
 	$(PY) bench/run_bench.py --zoo nin,inception,resnet20,resnet32,resnet56,highway
+
+# The MNIST pipeline from its compiled KFP IR (classics run-ir) vs classics run.
+bench-ir: setup
+	$(PY) bench/ir_bench.py
 
 bench-ingest: setup
 	$(PY) bench/ingest_bench.py
