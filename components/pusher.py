@@ -44,7 +44,7 @@ def claim_version(base_directory: str, now: float) -> int:
     above every version there; its folder exists when this returns."""
     taken = _taken_versions(base_directory)
     version = max([int(now)] + [v + 1 for v in taken])
-    if object_store.is_s3(base_directory) or "://" in base_directory:
+    if "://" in base_directory:
         # An object store has no folders to claim: a version is free while no object is
         # under it; the copy that follows creates it.
         while fileio.exists(os.path.join(base_directory, str(version))):
