@@ -9,6 +9,8 @@ import pytest
 import trainer  # noqa: F401  (sets the TensorFlow environment before any test imports TF)
 from tests.report_fixtures import demo_runs  # noqa: F401  (one session-wide pair of CLI runs)
 
+pytest_plugins = ["tests.xdist_groups"]
+
 
 @pytest.fixture
 def workspace(tmp_path):
@@ -31,20 +33,6 @@ def http_root(tmp_path):
     yield root, f"http://127.0.0.1:{server.server_address[1]}/"
     server.shutdown()
     server.server_close()
-
-
-def pytest_collection_modifyitems(config, items):
-    """Groups for pytest-xdist's `--dist loadgroup` (make test): a group runs on one worker,
-    so a module's tests share its module-scoped fixtures (one pipeline run, not one per
-    worker), and the modules that read the session's demo runs share those."""
-    del config
-    demo_modules = {item.module.__name__ for item in items
-                    if "demo_runs" in getattr(item, "fixturenames", ())}
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            module = item.module.__name__
-            item.add_marker(pytest.mark.xdist_group(
-                "demo_runs" if module in demo_modules else module))
 
 
 def pytest_configure(config):

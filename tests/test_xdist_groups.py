@@ -1,0 +1,59 @@
+"""`make test` runs two pytest-xdist workers: a module's tests, and the modules that share a
+session fixture, must each run on one worker, or every module-scoped pipeline run is made
+twice (once per worker)."""
+import collections
+import os
+import sys
+
+from tests.paths import REPO
+
+pytest_plugins = ["pytester"]
+
+_MODULE = """
+import os, time
+import pytest
+
+def _record(what):
+    with open(os.environ["SETUP_LOG"], "a") as f:
+        f.write(f"{{what}} {{os.getpid()}}\\n")
+
+@pytest.fixture(scope="module")
+def pipeline_run():
+    _record("module {name}")
+    time.sleep(0.3)
+
+{tests}
+"""
+
+
+def test_each_module_and_each_shared_session_fixture_is_set_up_once(pytester, tmp_path,
+                                                                  monkeypatch):
+    pytester.makeconftest(
+        "import os, pytest\n"
+        "pytest_plugins = ['tests.xdist_groups']\n"
+        "@pytest.fixture(scope='session')\n"
+        "def demo_runs():\n"
+        "    with open(os.environ['SETUP_LOG'], 'a') as f:\n"
+        "        f.write(f'session demo_runs {os.getpid()}\\n')\n")
+    plain = "\n".join(f"def test_{i}(pipeline_run): pass" for i in range(6))
+    demo = "\n".join(f"def test_{i}(pipeline_run, demo_runs): pass" for i in range(3))
+    pytester.makepyfile(**{f"test_plain_{m}": _MODULE.format(name=m, tests=plain)
+                           for m in "abcd"},
+                        **{f"test_demo_{m}": _MODULE.format(name=f"demo_{m}", tests=demo)
+                           for m in "xy"})
+    log = tmp_path / "setups.log"
+    monkeypatch.setenv("SETUP_LOG", str(log))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO)] + sys.path))
+    result = pytester.runpytest_subprocess("-n", "2", "--dist", "loadgroup",
+                                           "-p", "no:randomly", "-q")
+    result.assert_outcomes(passed=4 * 6 + 2 * 3)
+    setups = collections.Counter()
+    worker = {}
+    for line in log.read_text().splitlines():
+        what, pid = line.rsplit(" ", 1)
+        setups[what] += 1
+        worker[what] = pid
+    assert set(setups.values()) == {1}, setups
+    assert len(setups) == 4 + 2 + 1
+    # Both readers of the shared session fixture ran where it was made.
+    assert worker["module demo_x"] == worker["module demo_y"] == worker["session demo_runs"]

@@ -1,0 +1,25 @@
+"""Groups for pytest-xdist's `--dist loadgroup` (make test): a group runs on one worker,
+so a module's tests share its module-scoped fixtures (one pipeline run, not one per
+worker), and the modules that read a shared session fixture (the demo runs) share it.
+
+The marks must be in place before pytest-xdist's own collection hook turns them into the
+node-id suffix its scheduler groups by, hence `tryfirst`; and that suffix is only read by
+pytest < 9 (pyproject.toml pins it). tests/test_xdist_groups.py checks both."""
+import pytest
+
+# Session fixtures whose users all run on one worker, so each is made once.
+SHARED_SESSION_FIXTURES = ("demo_runs",)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    del config
+    shared = {}
+    for item in items:
+        for name in SHARED_SESSION_FIXTURES:
+            if name in getattr(item, "fixturenames", ()):
+                shared.setdefault(item.module.__name__, name)
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            module = item.module.__name__
+            item.add_marker(pytest.mark.xdist_group(shared.get(module, module)))
