@@ -28,15 +28,20 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
 from trainer.runtime import object_store
+from trainer.serving import rollback
 
 SAVED_MODEL_FILE = "saved_model.pb"
 
 
 def _taken_versions(base_directory: str) -> List[int]:
+    """Versions under `base_directory`, and those a rollback set aside (a new push must
+    be above them to be the one served)."""
+    base = base_directory.rstrip("/")
+    aside = rollback.set_aside_versions(os.path.dirname(base), os.path.basename(base))
     if not fileio.exists(base_directory):
-        return []
-    return [int(name.rstrip("/")) for name in fileio.listdir(base_directory)
-            if name.rstrip("/").isdigit()]
+        return aside
+    return aside + [int(name.rstrip("/")) for name in fileio.listdir(base_directory)
+                    if name.rstrip("/").isdigit()]
 
 
 def claim_version(base_directory: str, now: float) -> int:

@@ -15,6 +15,7 @@ from typing import List, Optional
 from trainer import tf_env  # noqa: F401  (before TensorFlow)
 from trainer.runtime import object_store  # imports no TensorFlow
 from pipelines import console  # imports no TensorFlow
+from pipelines import rollback as rollback_command  # imports no TensorFlow
 
 
 # Kept literal so `classics --help` needs no TensorFlow import; a test keeps them in step
@@ -428,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--verbose", action="store_true",
                       help="also show library logging on the terminal")
     runs.set_defaults(func=_cmd_runs, quiet=True)
+    rollback_command.add_parser(sub)
     board = sub.add_parser("tensorboard", help="TensorBoard on a run's Trainer logs")
     run_selection(board)
     board.add_argument("--port", type=int, help="TensorBoard's port (default 6006)")

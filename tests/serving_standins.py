@@ -32,6 +32,22 @@ from trainer.serving.warmup import read_warmup
 SIGNATURE_DEF = "signature_def"
 
 
+def latest_version_dir(base_path: str) -> str:
+    """The folder TF Serving loads for `base_path` under its default version policy,
+    `latest { num_versions: 1 }`: the child with the highest name that parses as an
+    integer; other names are skipped, and completeness is not checked
+    (tensorflow_serving/sources/storage_path/file_system_storage_path_source.cc,
+    IndexChildrenByVersion and AspireLatestVersions). No such child: FileNotFoundError,
+    as TF Serving finds no version to load."""
+    versions = {}
+    for child in os.listdir(base_path):
+        if re.fullmatch(r"[+-]?[0-9]+", child):  # absl::SimpleAtoi into an int64
+            versions[int(child)] = child
+    if not versions:
+        raise FileNotFoundError(f"No versions of servable found under base path {base_path}")
+    return os.path.join(base_path, versions[max(versions)])
+
+
 class _Models:
     def __init__(self, models):  # name -> SavedModel dir
         self.paths = dict(models)

@@ -22,6 +22,7 @@ from ml_metadata.proto import metadata_store_pb2
 from components.serving_baseline import HAS_MODEL, SERVED_VERSION, served_versions
 from pipelines.nodes import node_ids
 from trainer.contract import SKIPPED_FILES_FILE, SKIPPED_FILES_PROPERTY, STATS_FILE
+from trainer.serving import rollback as serving_rollback
 
 _STATES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
 
@@ -302,6 +303,10 @@ class ServedModel:
     run_id: Optional[str]  # None: not pushed by any run of this pipeline
     model: Optional[str] = None
     model_id: Optional[int] = None
+    # The rollback that made `version` the served one (None: the newest push is served).
+    rollback: Optional[serving_rollback.Rollback] = None
+    set_aside: Tuple[int, ...] = ()  # versions rollbacks moved out of TF Serving's sight
+    record_error: Optional[str] = None  # the rollback record could not be read
 
 
 def serving_root_of(runs: List[RunReport]) -> Optional[str]:
@@ -330,10 +335,17 @@ def serving_now(serving_root: str, runs: List[RunReport]) -> List[ServedModel]:
         version = versions[-1]
         path = os.path.join(serving_root, name, str(version))
         run, model = pushed_by.get(os.path.normpath(path), (None, None))
+        try:
+            active, error = serving_rollback.active_rollback(serving_root, name), None
+        except serving_rollback.RollbackError as e:
+            active, error = None, str(e)
         out.append(ServedModel(name=name, version=version, path=path,
                                run_id=run.run_id if run else None,
                                model=model.model if model else None,
-                               model_id=model.model_id if model else None))
+                               model_id=model.model_id if model else None,
+                               rollback=active, record_error=error,
+                               set_aside=tuple(serving_rollback.set_aside_versions(
+                                   serving_root, name))))
     return out
 
 
@@ -344,6 +356,7 @@ def format_runs(runs: List[RunReport], served: List[ServedModel],
     then what each serving name holds now."""
     lines = []
     serving = {(s.name, s.version) for s in served}
+    set_aside = {(s.name, v) for s in served for v in s.set_aside}
     for run in reversed(runs):
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.created_ms / 1000))
         failed = sorted(n.node_id for n in run.nodes.values() if n.state == "FAILED")
@@ -362,8 +375,11 @@ def format_runs(runs: List[RunReport], served: List[ServedModel],
             if m.pushed_path:
                 version = os.path.basename(m.pushed_path.rstrip("/"))
                 pushed = f"pushed {m.serving_name}/{version}"
-                if (m.serving_name, int(version) if version.isdigit() else -1) in serving:
+                key = (m.serving_name, int(version) if version.isdigit() else -1)
+                if key in serving:
                     pushed += " (serving now)"
+                elif key in set_aside:
+                    pushed += " (set aside by a rollback)"
             else:
                 pushed = "not pushed"
             lines.append(f"  {m.model:<8} {made}; {describe_metrics(m.metrics)}; {bless}; "
@@ -372,5 +388,7 @@ def format_runs(runs: List[RunReport], served: List[ServedModel],
     for s in served:
         origin = (f"Model #{s.model_id} ({s.model}) from run {s.run_id}" if s.run_id
                   else "not pushed by a run of this pipeline")
-        lines.append(f"  {s.name:<16} version {s.version}  {origin}")
+        lines.append(f"  {s.name:<16} version {s.version}  {origin}"
+                     + (f"; {serving_rollback.describe(s.rollback)}" if s.rollback else "")
+                     + (f"; {s.record_error}" if s.record_error else ""))
     return "\n".join(lines)
