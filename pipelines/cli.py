@@ -291,9 +291,14 @@ def _cmd_submit(args) -> int:
         return 2
     import urllib3  # pylint: disable=import-outside-toplevel
     from kfp_server_api.exceptions import ApiException  # pylint: disable=import-outside-toplevel
+    scheduled = _schedule_settings(args)
     try:
-        result = kubeflow_runner.submit(args.package, host, namespace, args.experiment,
-                                        args.run_name, pipeline_root=args.pipeline_root)
+        if scheduled is not None:
+            result = kubeflow_runner.schedule(args.package, host, namespace, args.experiment,
+                                              pipeline_root=args.pipeline_root, **scheduled)
+        else:
+            result = kubeflow_runner.submit(args.package, host, namespace, args.experiment,
+                                            args.run_name, pipeline_root=args.pipeline_root)
     except urllib3.exceptions.HTTPError as e:  # no connection (after the client's retries)
         reason = str(getattr(e, "reason", None) or e)
         code = re.search(r"\[Errno -?\d+\] [^'\")]*", reason)
@@ -303,8 +308,27 @@ def _cmd_submit(args) -> int:
     except ApiException as e:  # reached, but it answered with an HTTP error
         console.error(f"Kubeflow Pipelines at {host} answered HTTP {e.status} {e.reason}")
         return 1
+    if scheduled is not None:
+        print(f"scheduled {args.package}: recurring run "
+              f"{getattr(result, 'recurring_run_id', result)} ({scheduled['cron']})")
+        return 0
     print(f"submitted {args.package}: run {getattr(result, 'run_id', result)}")
     return 0
+
+
+def _schedule_settings(args) -> Optional[dict]:
+    """`--schedule` and its companions (None: a single run); refuses companions alone."""
+    if args.schedule is None:
+        given = [flag for flag, value in (("--max-concurrency", args.max_concurrency),
+                                          ("--job-name", args.job_name)) if value is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)}: only for a recurring run (--schedule CRON)")
+        return None
+    if args.run_name:
+        raise ValueError("--run-name names a single run; a recurring run is named with "
+                         "--job-name")
+    return {"cron": args.schedule, "job_name": args.job_name,
+            "max_concurrency": 1 if args.max_concurrency is None else args.max_concurrency}
 
 
 def _cmd_predict(args) -> int:
@@ -545,6 +569,13 @@ def build_parser() -> argparse.ArgumentParser:
     subm.add_argument("--run-name")
     subm.add_argument("--pipeline-root",
                       help="the run's pipeline root (default: the one compiled in)")
+    subm.add_argument("--schedule", metavar="CRON",
+                      help="create a recurring run instead: KFP's 6-field cron, seconds "
+                           "first, e.g. '0 0 3 * * *' (03:00 daily), or @daily, @every 6h")
+    subm.add_argument("--max-concurrency", type=int,
+                      help="with --schedule: runs of it at once, 1-10 (default 1)")
+    subm.add_argument("--job-name", help="with --schedule: the recurring run's name "
+                                         "(default '<package name> (<cron>)')")
     subm.set_defaults(func=_cmd_submit)
     pred = sub.add_parser("predict", help="ask a model TF Serving serves: classes of image "
                                           "files, next words, nearest words")

@@ -377,14 +377,34 @@ def test_vertex_target_keeps_vertex_accelerators_and_no_platform_spec(tmp_path, 
 
 
 class _FakeClient:
+    """kfp.Client without a server: records the calls, each bound to the real method's
+    signature first (an argument kfp 2.5's client does not take fails as it would)."""
     calls = []
 
     def __init__(self, host=None, namespace=None):
+        _bind("__init__", host=host, namespace=namespace)
         self.calls.append(("init", host, namespace))
 
     def create_run_from_pipeline_package(self, path, **kwargs):
+        _bind("create_run_from_pipeline_package", path, **kwargs)
         self.calls.append(("run", path, kwargs))
         return type("Run", (), {"run_id": "r-1"})()
+
+    def create_experiment(self, **kwargs):
+        _bind("create_experiment", **kwargs)
+        self.calls.append(("experiment", kwargs))
+        return type("Experiment", (), {"experiment_id": "e-" + kwargs["name"]})()
+
+    def create_recurring_run(self, **kwargs):
+        _bind("create_recurring_run", **kwargs)
+        self.calls.append(("recurring", kwargs))
+        return type("RecurringRun", (), {"recurring_run_id": "rr-1"})()
+
+
+def _bind(method, *args, **kwargs):
+    import inspect
+    import kfp
+    inspect.signature(getattr(kfp.Client, method)).bind(None, *args, **kwargs)
 
 
 def test_submit_uses_the_kfp_client_and_the_compiled_pipeline_root(tmp_path):
@@ -402,6 +422,99 @@ def test_submit_uses_the_kfp_client_and_the_compiled_pipeline_root(tmp_path):
     kubeflow_runner.submit(str(pkg), "h", None, "exp", client_factory=_FakeClient,
                            pipeline_root="s3://other/root")
     assert _FakeClient.calls[-1][2]["pipeline_root"] == "s3://other/root"
+
+
+def _package(tmp_path):
+    pkg = tmp_path / "classics-mnist.yaml"
+    kfp_compat.write_ir(str(pkg), {"pipelineInfo": {"name": "classics-mnist"},
+                                   "defaultPipelineRoot": "s3://bucket/root"})
+    return pkg
+
+
+def test_schedule_creates_a_recurring_run_with_the_kfp_client(tmp_path):
+    pkg = _package(tmp_path)
+    _FakeClient.calls.clear()
+    job = kubeflow_runner.schedule(str(pkg), "http://kfp.example:8888", "team-a", "nightly",
+                                   "0 0 3 * * *", max_concurrency=2,
+                                   client_factory=_FakeClient)
+    assert job.recurring_run_id == "rr-1"
+    assert _FakeClient.calls[0] == ("init", "http://kfp.example:8888", "team-a")
+    assert _FakeClient.calls[1] == ("experiment", {"name": "nightly", "namespace": "team-a"})
+    assert _FakeClient.calls[2] == ("recurring", {
+        "experiment_id": "e-nightly", "job_name": "classics-mnist (0 0 3 * * *)",
+        "cron_expression": "0 0 3 * * *", "max_concurrency": 2, "no_catchup": True,
+        "pipeline_package_path": str(pkg), "pipeline_root": "s3://bucket/root",
+        "enabled": True})
+    kubeflow_runner.schedule(str(pkg), "h", None, "exp", "@daily", job_name="retrain",
+                             client_factory=_FakeClient, pipeline_root="s3://other/root")
+    assert _FakeClient.calls[-1][1]["job_name"] == "retrain"
+    assert _FakeClient.calls[-1][1]["pipeline_root"] == "s3://other/root"
+    assert _FakeClient.calls[-1][1]["max_concurrency"] == 1
+
+
+def test_the_kfp_client_builds_the_recurring_run_from_the_package(tmp_path):
+    """kfp 2.5's own create_recurring_run (no server: its API object is replaced) reads
+    the package and sends a cron trigger with what `schedule` passed."""
+    import kfp
+    pkg = _package(tmp_path)
+    sent = []
+    client = object.__new__(kfp.Client)
+    client._recurring_run_api = type("Api", (), {  # pylint: disable=protected-access
+        "create_recurring_run": lambda self, body: sent.append(body) or body})()
+    client.create_experiment = lambda name, namespace=None: type(
+        "E", (), {"experiment_id": "e-1"})()
+    kubeflow_runner.schedule(str(pkg), "h", None, "exp", "0 30 2 * * MON-FRI",
+                             max_concurrency=3, client_factory=lambda **_: client)
+    body = sent[0]
+    assert body.trigger.cron_schedule.cron == "0 30 2 * * MON-FRI"
+    assert (body.max_concurrency, body.no_catchup, body.experiment_id) == (3, True, "e-1")
+    assert body.display_name == "classics-mnist (0 30 2 * * MON-FRI)"
+    assert body.pipeline_spec["pipelineInfo"]["name"] == "classics-mnist"
+    assert body.runtime_config.pipeline_root == "s3://bucket/root"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--schedule", "0 3 * * *"], "--schedule '0 3 * * *' has 5 fields: KFP's cron has a "
+                                  "seconds field first and would read it as second=0 "
+                                  "minute=3 hour=* day-of-month=* month=*; for the crontab "
+                                  "schedule write '0 0 3 * * *'"),
+    (["--schedule", "0 0 25 * * *"], "--schedule '0 0 25 * * *': hour field (0-23): '25' "
+                                     "ends above 23"),
+    (["--schedule", "@nightly"], "--schedule unknown descriptor '@nightly'"),
+    (["--schedule", "@daily", "--max-concurrency", "11"],
+     "--max-concurrency 11: KFP allows 1 to 10 runs of a recurring run at once"),
+    (["--schedule", "@daily", "--max-concurrency", "0"], "--max-concurrency 0: KFP allows"),
+    (["--schedule", "@daily", "--job-name", " "], "--job-name: a recurring run needs a name"),
+    (["--schedule", "@daily", "--run-name", "x"], "--run-name names a single run"),
+    (["--max-concurrency", "2"], "--max-concurrency: only for a recurring run"),
+    (["--job-name", "n"], "--job-name: only for a recurring run (--schedule CRON)"),
+])
+def test_submit_schedule_refusals_reach_no_server(tmp_path, capsys, monkeypatch, argv,
+                                                  message):
+    import kfp
+    monkeypatch.setattr(kfp, "Client", _FakeClient)
+    _FakeClient.calls.clear()
+    code = cli.main(["submit", str(_package(tmp_path)), "--host", "http://kfp:8888", *argv])
+    assert code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines()
+              if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {message}"), errors
+    assert _FakeClient.calls == []
+
+
+def test_submit_schedule_command(tmp_path, capsys, monkeypatch):
+    import kfp
+    monkeypatch.setattr(kfp, "Client", _FakeClient)
+    _FakeClient.calls.clear()
+    pkg = _package(tmp_path)
+    assert cli.main(["submit", str(pkg), "--host", "http://kfp:8888", "--experiment", "prod",
+                     "--schedule", "0 0 */6 * * *", "--max-concurrency", "1",
+                     "--job-name", "retrain every 6 h"]) == 0
+    assert capsys.readouterr().out.strip() == (
+        f"scheduled {pkg}: recurring run rr-1 (0 0 */6 * * *)")
+    kinds = [c[0] for c in _FakeClient.calls]
+    assert kinds == ["init", "experiment", "recurring"]
+    assert _FakeClient.calls[2][1]["job_name"] == "retrain every 6 h"
 
 
 def test_submit_without_endpoint_is_refused(tmp_path, capsys, monkeypatch):
