@@ -211,6 +211,15 @@ def plan(serving_root: str, model: str, to: Optional[int] = None) -> Rollback:
         raise RollbackError(f"{model}: version {to} is the one served now; a rollback "
                             "goes to an older version")
     moving = sorted(v for v in folders if v > to)
+    unfinished = [v for v in moving if not folders[v]]
+    if unfinished:
+        # A push still copying would go on writing into a folder moved away (a local
+        # Pusher re-creates it, saved_model.pb last, around half a model); a failed push
+        # is left for a person to look at.
+        raise RollbackError(
+            f"{model}: version(s) {', '.join(map(str, unfinished))} in {folder} have no "
+            "saved_model.pb: a push still copying (wait for it to finish) or one that "
+            "failed (delete its folder), then roll back")
     clash = set(moving) & set(set_aside_versions(serving_root, model))
     if clash:
         raise RollbackError(

@@ -42,13 +42,12 @@ def _tree(root):
 
 @pytest.fixture
 def repo(tmp_path):
-    """mnist_cnn: complete 100, 200, 300 (served), an incomplete 250 and a push still
-    copying at 400; text_lstm: one version."""
+    """mnist_cnn: complete 100, 200, 300 (served) and an incomplete 50 (a push that
+    failed long ago); text_lstm: one version."""
     root = str(tmp_path / "serving")
     for v in (100, 200, 300):
         _version(root, "mnist_cnn", v)
-    _version(root, "mnist_cnn", 250, complete=False)
-    _version(root, "mnist_cnn", 400, complete=False)
+    _version(root, "mnist_cnn", 50, complete=False)
     _version(root, "text_lstm", 7)
     return root
 
@@ -57,14 +56,13 @@ def test_default_target_is_the_newest_complete_version_older_than_the_served(rep
     assert rb.served_version(repo, "mnist_cnn") == 300
     done = rb.rollback(repo, "mnist_cnn", user="alice", now=WHEN)
     assert (done.from_version, done.to_version) == (300, 200)
-    # Everything above the target leaves TF Serving's sight, incomplete folders too
-    # (TF Serving's latest policy would otherwise pick the highest number).
-    assert done.set_aside == [250, 300, 400]
-    assert sorted(os.listdir(os.path.join(repo, "mnist_cnn"))) == ["100", "200",
+    # Everything above the target leaves TF Serving's sight; below it stays.
+    assert done.set_aside == [300]
+    assert sorted(os.listdir(os.path.join(repo, "mnist_cnn"))) == ["100", "200", "50",
                                                                   rb.RECORD_FILE]
     assert latest_version_dir(os.path.join(repo, "mnist_cnn")).endswith("/200")
     assert rb.served_version(repo, "mnist_cnn") == 200
-    assert rb.set_aside_versions(repo, "mnist_cnn") == [250, 300, 400]
+    assert rb.set_aside_versions(repo, "mnist_cnn") == [300]
     with open(os.path.join(repo, ".rolled-back", "mnist_cnn", "300", "saved_model.pb")) as f:
         assert f.read() == "model 300"  # kept whole, to inspect or restore
     assert rb.served_version(repo, "text_lstm") == 7  # other models untouched
@@ -73,7 +71,7 @@ def test_default_target_is_the_newest_complete_version_older_than_the_served(rep
         record = json.load(f)
     assert record["rollbacks"] == [{
         "model": "mnist_cnn", "from_version": 300, "to_version": 200,
-        "set_aside": [250, 300, 400], "user": "alice", "time": "2026-03-01T12:30:00+00:00"}]
+        "set_aside": [300], "user": "alice", "time": "2026-03-01T12:30:00+00:00"}]
     assert rb.active_rollback(repo, "mnist_cnn") == done
     assert rb.describe(done) == ("rolled back from version 300 by alice at "
                                  "2026-03-01T12:30:00+00:00")
@@ -109,9 +107,8 @@ def test_a_newer_version_served_after_the_rollback_ends_it(repo):
     ("mnist_nope", None, "no model 'mnist_nope' in the serving repository .* "
                          r"\(models there: mnist_cnn, text_lstm\)"),
     ("mnist_cnn", 150, "mnist_cnn: no version 150 in .*; complete versions: 100, 200, 300"),
-    ("mnist_cnn", 250, r"mnist_cnn: version 250 is incomplete \(no saved_model.pb"),
+    ("mnist_cnn", 50, r"mnist_cnn: version 50 is incomplete \(no saved_model.pb"),
     ("mnist_cnn", 300, "version 300 is the one served now; a rollback goes to an older"),
-    ("mnist_cnn", 400, "version 400 is incomplete"),
     ("text_lstm", None, "text_lstm: version 7 is served and no complete version older"),
     ("text_lstm", 9, "no version 9"),
 ])
@@ -119,6 +116,19 @@ def test_refusals_change_nothing(repo, model, to, message):
     before = _tree(os.path.dirname(repo))
     with pytest.raises(rb.RollbackError, match=message):
         rb.rollback(repo, model, to, user="u", now=WHEN)
+    assert _tree(os.path.dirname(repo)) == before
+
+
+@pytest.mark.parametrize("unfinished", [250, 400])
+def test_an_unfinished_push_above_the_target_is_refused(repo, unfinished):
+    """A push still copying (or one that failed) above the target: moving it away while
+    the Pusher copies would leave half a model behind; a person decides."""
+    _version(repo, "mnist_cnn", unfinished, complete=False)
+    before = _tree(os.path.dirname(repo))
+    with pytest.raises(rb.RollbackError, match=(
+            f"version\\(s\\) {unfinished} in .*mnist_cnn have no saved_model.pb: a push "
+            "still copying .* or one that failed \\(delete its folder\\)")):
+        rb.rollback(repo, "mnist_cnn", user="u", now=WHEN)
     assert _tree(os.path.dirname(repo)) == before
 
 
