@@ -139,7 +139,8 @@ def _quantity(value):
 
 def test_kustomization_layout():
     assert LOCAL_DIRS == ["base", "base/namespace", "base/serving", "overlays/cpu",
-                          "overlays/gcs", "overlays/gpu", "overlays/s3", "training"]
+                          "overlays/gcs", "overlays/gpu", "overlays/s3", "schedule",
+                          "training"]
     assert [d for d in _kustomization_dirs() if d not in LOCAL_DIRS] == ["kfp"]
 
 
@@ -539,6 +540,46 @@ def test_training_grants_the_pipeline_runner_what_the_tfjob_client_calls(tmp_pat
         needed.add(rbac)
     assert needed == _granted(role), "the Role must grant exactly what the client calls"
     assert {rule["apiGroups"][0] for rule in role["rules"]} == {"kubeflow.org", ""}
+
+
+# ----------------------------------------------------------------------------- schedule
+
+def test_schedule_runs_the_pipeline_into_the_served_repository():
+    """k8s/schedule: a CronJob running `classics run` (arguments the CLI accepts) with its
+    workspace on a claim of its own and --serving-root on the claim TF Serving reads."""
+    from pipelines import cli
+    from pipelines.runners import kfp_cron
+
+    docs = render("schedule")
+    assert sorted(d["kind"] for d in docs) == ["CronJob", "PersistentVolumeClaim"]
+    cron = one(docs, "CronJob", "classics-retrain")["spec"]
+    # Kubernetes cron: five fields. KFP's grammar with a seconds field put first reads
+    # the same schedule (and refuses the five fields as they are).
+    assert len(cron["schedule"].split()) == 5
+    kfp_cron.check_cron("0 " + cron["schedule"])
+    with pytest.raises(kfp_cron.CronError, match="5 fields"):
+        kfp_cron.check_cron(cron["schedule"])
+    assert cron["concurrencyPolicy"] == "Forbid" and cron["timeZone"] == "Etc/UTC"
+    job = cron["jobTemplate"]["spec"]
+    pod = job["template"]["spec"]
+    assert job["backoffLimit"] == 0 and pod["restartPolicy"] == "Never"
+    (container,) = pod["containers"]
+    assert container["command"] == ["python", "-m", "pipelines.cli"]
+    args = cli.build_parser().parse_args(container["args"])
+    assert (args.command, args.corpus) == ("run", "mnist")
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"]
+              if "persistentVolumeClaim" in v}
+    served = one(render("base/serving"), "PersistentVolumeClaim")["metadata"]["name"]
+    workspace = one(docs, "PersistentVolumeClaim")["metadata"]["name"]
+    by_claim = {claim: mounts[volume] for volume, claim in claims.items()}
+    assert args.serving_root == by_claim[served]  # what TF Serving mounts at /models
+    assert args.workspace == by_claim[workspace]
+    # As locked down as the serving pods; /tmp writable for the libraries' caches.
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] and not security["allowPrivilegeEscalation"]
+    assert pod["securityContext"]["runAsNonRoot"] and mounts["tmp"] == "/tmp"
+    assert pod["automountServiceAccountToken"] is False
 
 
 # ---------------------------------------------------------------------------------- KFP
