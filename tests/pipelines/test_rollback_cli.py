@@ -134,3 +134,15 @@ def test_runs_shows_what_is_served_after_a_rollback_and_after_the_next_push(work
     after = report.format_runs(runs, report.serving_now(root, runs), describe)
     assert after.splitlines()[-1] == ("  mnist_cnn        version 40  Model #3 (cnn) from "
                                       "run run-c")
+
+
+def test_runs_names_a_damaged_rollback_record(workspace):
+    root = os.path.join(workspace, "serving")
+    with open(rb.record_path(root, "mnist_cnn"), "w") as f:
+        f.write("[]")
+    runs = [_run("run-b", root, 30, 2, 2000)]
+    (served,) = report.serving_now(root, runs)
+    assert served.rollback is None and "rollback.json: not a rollback record" in \
+        served.record_error
+    text = report.format_runs(runs, [served], lambda metrics: "")
+    assert text.splitlines()[-1].endswith(served.record_error)
