@@ -122,9 +122,9 @@ def choose(input_base: str, span: Optional[int] = None) -> SpanChoice:
         return SpanChoice(input_base)
     loose = [n for n in entries if n not in named]
     if loose:
+        shown = ", ".join(loose[:3]) + (", ..." if len(loose) > 3 else "")
         raise SpanError(input_base, f"span folders ({', '.join(named)}) next to other data "
-                                    f"({', '.join(loose[:3])}{', ...' if len(loose) > 3 else ''}): "
-                                    f"put all the data in span folders, or none")
+                                    f"({shown}): put all the data in span folders, or none")
     for name in named:
         if not _visible(fs.join(input_base, name)):
             raise SpanError(fs.join(input_base, name), "empty span folder")
