@@ -19,12 +19,12 @@ shard (components/shard_writer.py: the batches are in random order already).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
 
-from components import cifar_format
+from components import cifar_format, spans
 from components import filesystem as fs
 from trainer import contract
 from components.example_gen_base import split_configs
@@ -85,11 +85,13 @@ class CifarExampleGen(FileBasedExampleGen):
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
 
 
-def create(input_base: str, eval_hash_buckets: int = 1, train_hash_buckets: int = 4
-           ) -> CifarExampleGen:
-    """Builds the component for `input_base`, choosing test_batch-as-eval or a hash split."""
-    patterns = split_patterns(input_base)
+def create(input_base: str, eval_hash_buckets: int = 1, train_hash_buckets: int = 4,
+           span: Optional[int] = None) -> CifarExampleGen:
+    """Builds the component for `input_base`, choosing test_batch-as-eval or a hash split;
+    with span folders (components/spans.py) the newest span, or `span`."""
+    choice = spans.choose(input_base, span)
+    patterns = choice.patterns(split_patterns(choice.folder))
     input_config, output_config = split_configs(patterns, train_hash_buckets,
                                                 eval_hash_buckets)
     return CifarExampleGen(input_base=input_base, input_config=input_config,
-                           output_config=output_config)
+                           output_config=output_config, range_config=choice.range_config)

@@ -7,6 +7,8 @@ from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenE
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 
+from components import spans
+
 SINGLE_SPLIT = "single"  # input split name meaning "hash-split me into train/eval"
 
 
@@ -18,7 +20,10 @@ class AtomicExampleGenExecutor(BaseExampleGenExecutor):
     made the launcher's own cleanup fail with NotFoundError, hiding the real error.
 
     Subclasses that check their input before the graph is built, or record something on
-    the output after it ran, override `prepare` / `finish`: both run inside the rollback."""
+    the output after it ran, override `prepare` / `finish`: both run inside the rollback.
+
+    Span folders (components/spans.py) are resolved before anything else, so every
+    executor reads the chosen span folder as if it were the whole data folder."""
 
     def prepare(self, exec_properties: Dict[str, Any]) -> None:
         """Runs before the Beam graph is built (e.g. a scan of every input file)."""
@@ -30,6 +35,7 @@ class AtomicExampleGenExecutor(BaseExampleGenExecutor):
            output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
         try:
+            exec_properties = spans.resolve_in_executor(exec_properties, output_dict)
             self.prepare(exec_properties)
             super().Do(input_dict, output_dict, exec_properties)
             self.finish(output_dict)

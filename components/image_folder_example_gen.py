@@ -45,7 +45,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components import image_folder
+from components import image_folder, spans
 from trainer.contract import (CLASS_NAMES_PROPERTY, SKIPPED_FILES_FILE, SKIPPED_FILES_PROPERTY,
                                image_example)
 from components.example_gen_base import AtomicExampleGenExecutor, split_configs
@@ -165,13 +165,17 @@ class ImageFolderExampleGen(FileBasedExampleGen):
 
 def create(input_base: str, image_shape: Sequence[int] = (32, 32, 3), resize: bool = True,
            on_bad_file: str = image_folder.SKIP, eval_hash_buckets: int = 1,
-           train_hash_buckets: int = 4) -> ImageFolderExampleGen:
-    """Builds the component for `input_base`: train/eval folders or a 4:1 hash split."""
+           train_hash_buckets: int = 4, span: Optional[int] = None) -> ImageFolderExampleGen:
+    """Builds the component for `input_base`: train/eval folders or a 4:1 hash split;
+    with span folders (components/spans.py) the newest span, or `span`."""
     options = image_folder.FolderOptions.from_shape(image_shape, resize=resize,
                                                     on_bad_file=on_bad_file)
-    patterns = image_folder.split_patterns(input_base)  # fails now on a bad layout
+    choice = spans.choose(input_base, span)
+    # Fails now on a bad layout.
+    patterns = choice.patterns(image_folder.split_patterns(choice.folder))
     input_config, output_config = split_configs(patterns, train_hash_buckets,
                                                 eval_hash_buckets)
     return ImageFolderExampleGen(input_base=input_base, input_config=input_config,
                                  output_config=output_config,
-                                 custom_config=make_custom_config(options))
+                                 custom_config=make_custom_config(options),
+                                 range_config=choice.range_config)

@@ -23,7 +23,7 @@ from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
 
 from components import filesystem as fs
-from components import idx_format
+from components import idx_format, spans
 from components.example_gen_base import SINGLE_SPLIT, split_configs
 from components.shard_writer import ShardWritingExecutor
 from trainer import contract
@@ -86,17 +86,24 @@ class MnistExampleGen(FileBasedExampleGen):
 
 
 def create(input_base: str, eval_hash_buckets: int = 1, train_hash_buckets: int = 4,
-           test_split: Optional[bool] = None) -> MnistExampleGen:
+           test_split: Optional[bool] = None, span: Optional[int] = None) -> MnistExampleGen:
     """Builds the component for `input_base`, choosing t10k-as-eval or a hash split.
 
     `test_split=None` looks at the folder; a folder that is not visible here (a cluster
     volume when compiling for Kubeflow) is assumed to hold the official four files.
+    With span folders (components/spans.py) the newest span is read, or `span`.
     """
+    choice = spans.choose(input_base, span)
+    folder = choice.folder
+    visible = fs.isdir(folder)
     if test_split is None:
-        test_split = has_test_split(input_base) if fs.isdir(input_base) else True
+        test_split = has_test_split(folder) if visible else True
     patterns = ({"train": split_pattern(TRAIN_PREFIX), "eval": split_pattern(TEST_PREFIX)}
                 if test_split else {SINGLE_SPLIT: split_pattern(TRAIN_PREFIX)})
-    input_config, output_config = split_configs(patterns, train_hash_buckets,
-                                                eval_hash_buckets)
+    if visible and choice.span is not None:  # a span folder of another corpus kind
+        for pattern in patterns.values():
+            find_pair(folder, pattern)
+    input_config, output_config = split_configs(choice.patterns(patterns),
+                                                train_hash_buckets, eval_hash_buckets)
     return MnistExampleGen(input_base=input_base, input_config=input_config,
-                           output_config=output_config)
+                           output_config=output_config, range_config=choice.range_config)

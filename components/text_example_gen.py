@@ -16,7 +16,7 @@ partial output.
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import apache_beam as beam
 import tensorflow as tf
@@ -26,7 +26,7 @@ from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 
 from components import filesystem as fs
-from components import text_corpora
+from components import spans, text_corpora
 from trainer.contract import text_example
 from components.example_gen_base import AtomicExampleGenExecutor, split_configs
 
@@ -117,23 +117,28 @@ class TextExampleGen(FileBasedExampleGen):
 def create(input_base: str, fmt: str = "auto",
            max_tokens: int = text_corpora.DEFAULT_MAX_TOKENS,
            max_line_bytes: int = text_corpora.DEFAULT_MAX_LINE_BYTES,
-           eval_hash_buckets: int = 1, train_hash_buckets: int = 9) -> TextExampleGen:
-    """Builds the component for `input_base` (layout detected unless `fmt` is given)."""
-    visible = fs.isdir(input_base)  # not when compiling for a cluster volume
+           eval_hash_buckets: int = 1, train_hash_buckets: int = 9,
+           span: Optional[int] = None) -> TextExampleGen:
+    """Builds the component for `input_base` (layout detected unless `fmt` is given);
+    with span folders (components/spans.py) the newest span, or `span`."""
+    choice = spans.choose(input_base, span)
+    folder = choice.folder
+    visible = fs.isdir(folder)  # not when compiling for a cluster volume
     if fmt == "auto":
         if not visible:
-            raise ValueError(f"{input_base}: folder not visible here, so its layout cannot "
+            raise ValueError(f"{folder}: folder not visible here, so its layout cannot "
                              "be detected: give the text format (text8|ptb|wikipedia|plaintext)")
-        fmt = text_corpora.detect_format(input_base)
+        fmt = text_corpora.detect_format(folder)
     patterns = text_corpora.file_patterns(fmt)
     for pattern in patterns.values():  # fail at pipeline construction on a wrong folder
         if visible:
-            text_corpora.corpus_files(input_base, pattern, fmt)
-    input_config, output_config = split_configs(patterns, train_hash_buckets,
-                                                eval_hash_buckets)
+            text_corpora.corpus_files(folder, pattern, fmt)
+    input_config, output_config = split_configs(choice.patterns(patterns),
+                                                train_hash_buckets, eval_hash_buckets)
     return TextExampleGen(input_base=input_base, input_config=input_config,
                           output_config=output_config,
-                          custom_config=make_custom_config(fmt, max_tokens, max_line_bytes))
+                          custom_config=make_custom_config(fmt, max_tokens, max_line_bytes),
+                          range_config=choice.range_config)
 
 
 __all__ = ["TextExampleGen", "create", "to_example"]

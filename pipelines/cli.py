@@ -24,6 +24,8 @@ from pipelines import rollback as rollback_command  # imports no TensorFlow
 CORPUS_HELP = "a corpus of the task table (pipelines/tasks.py): mnist, cifar10, folder, text"
 DATASET_NAMES = ["mnist", "cifar10", "text8", "ptb"]
 BEAM_MODE_NAMES = ["in_memory", "multi_processing", "multi_threading"]
+SPAN_HELP = ("with span folders in --data (span-1/, span-2/, ...): read span N (default: "
+             "the newest)")
 
 
 def _image_size(value: str):
@@ -81,7 +83,8 @@ def _models(value: str) -> List[str]:
 
 def _run_settings(args) -> dict:
     """The config fields the user set on the command line (unset ones keep defaults)."""
-    given = {"data_dir": args.data, "workspace": args.workspace, "epochs": args.epochs,
+    given = {"data_dir": args.data, "span": args.span, "workspace": args.workspace,
+             "epochs": args.epochs,
              "batch_size": args.batch_size, "min_accuracy": args.min_accuracy,
              "max_perplexity": args.max_perplexity,
              "loss": args.loss, "word2vec_kernel": args.word2vec_kernel,
@@ -222,7 +225,8 @@ def _cmd_compile(args) -> int:
 
     settings = {"epochs": args.epochs, "batch_size": args.batch_size,
                 "mixed_precision": True if args.mixed_precision else None,
-                "workers": args.workers, "gpus_per_worker": args.gpus_per_worker}
+                "workers": args.workers, "gpus_per_worker": args.gpus_per_worker,
+                "span": args.span}
     fields = {f.name for f in dataclasses.fields(
         tasks.select(args.corpus, args.models).config_class)}
     if "text_format" in fields:
@@ -394,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--models", type=_models, help="comma-separated model names")
     run.add_argument("--data", help="data folder, local or gs:// / s3:// (default: the "
                                     "embedded data)")
+    run.add_argument("--span", type=_positive_int, metavar="N", help=SPAN_HELP)
     run.add_argument("--pipeline-root", metavar="URI",
                      help="artifacts go to URI/<pipeline name>/: a folder, gs:// or s3:// "
                           "(default <workspace>/pipelines; ML Metadata stays local)")
@@ -489,6 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--data", help="input folder URI (default <bucket of the pipeline "
                                      "root>/data/<corpus>); a folder corpus must be "
                                      "readable from here too: its classes are counted")
+    comp.add_argument("--span", type=_positive_int, metavar="N", help=SPAN_HELP)
     comp.add_argument("--object-store-endpoint",
                       help="S3 endpoint for s3:// URIs other than AWS, e.g. "
                            "http://seaweedfs.kubeflow:9000; every task gets it")

@@ -110,6 +110,9 @@ class PipelineConfig:
     corpus: str = "mnist"
     models: Sequence[str] = ()
     data_dir: Optional[str] = None  # None: the corpus's embedded default data
+    # With span folders in the data folder (components/spans.py): the span to read
+    # (None: the newest, as TFX's ExampleGen driver resolves it).
+    span: Optional[int] = None
     workspace: str = dataclasses.field(default_factory=default_workspace)
     pipeline_name: Optional[str] = None
     epochs: Optional[int] = None  # overrides every model's default
@@ -141,7 +144,7 @@ class PipelineConfig:
             raise ValueError(f"no models given; known: {', '.join(self.specs)}")
         for model in self.models:
             self.spec(model)
-        for name in ("epochs", "batch_size", "workers"):
+        for name in ("epochs", "batch_size", "workers", "span"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name.replace('_', ' ')} must be at least 1, got {value}")

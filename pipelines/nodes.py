@@ -133,7 +133,8 @@ def text_data(config, data_dir: str, preprocessing_fn: str) -> List:
     """The data half over a text corpus: [TextExampleGen, ..., Transform], with the
     config's `transform_config()` as Transform's custom_config."""
     example_gen = text_example_gen.create(data_dir, fmt=config.text_format,
-                                          max_tokens=config.max_tokens_per_example)
+                                          max_tokens=config.max_tokens_per_example,
+                                          span=config.span)
     return data_components(example_gen, preprocessing_fn, config.transform_config(),
                            config.transform_statistics)
 

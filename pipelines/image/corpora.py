@@ -5,7 +5,7 @@ import dataclasses
 from typing import Callable, Dict, Optional, Tuple
 
 from components import (cifar_example_gen, datasets, image_folder, image_folder_example_gen,
-                        mnist_example_gen)
+                        mnist_example_gen, spans)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -14,7 +14,9 @@ class ImageCorpus:
     name: str
     image_shape: Tuple[int, int, int]
     num_classes: int
-    make_example_gen: Callable[[str], object]  # input_base -> ExampleGen component
+    # (input_base, span=None) -> ExampleGen component; span: the span folder to read
+    # (components/spans.py), None for the newest.
+    make_example_gen: Callable[..., object]
     # Name of class id i at position i, when the corpus names its classes (image folders:
     # the sorted class folder list, the same for every split). None: ids only.
     class_names: Optional[Tuple[str, ...]] = None
@@ -23,10 +25,13 @@ class ImageCorpus:
     # the concrete corpus for an input_base. None: the corpus is the same for any data.
     resolve_for_data: Optional[Callable[[str], "ImageCorpus"]] = None
 
-    def for_data(self, data_dir: str) -> "ImageCorpus":
-        """This corpus with everything that depends on `data_dir` filled in (call it at
-        pipeline construction, before reading num_classes)."""
-        return self.resolve_for_data(data_dir) if self.resolve_for_data else self
+    def for_data(self, data_dir: str, span: Optional[int] = None) -> "ImageCorpus":
+        """This corpus with everything that depends on `data_dir` (its span folder
+        `span`, or the newest, when it has span folders) filled in (call it at pipeline
+        construction, before reading num_classes)."""
+        if not self.resolve_for_data:
+            return self
+        return self.resolve_for_data(spans.choose(data_dir, span).folder)
 
 
 def folder_corpus(image_shape: Tuple[int, int, int] = (32, 32, 3), resize: bool = True,
@@ -39,10 +44,10 @@ def folder_corpus(image_shape: Tuple[int, int, int] = (32, 32, 3), resize: bool 
     options = image_folder.FolderOptions.from_shape(image_shape, resize=resize,
                                                     on_bad_file=on_bad_file)
 
-    def make_example_gen(input_base: str):
+    def make_example_gen(input_base: str, span: Optional[int] = None):
         return image_folder_example_gen.create(
             input_base, image_shape=options.image_shape, resize=options.resize,
-            on_bad_file=options.on_bad_file)
+            on_bad_file=options.on_bad_file, span=span)
 
     def resolve(data_dir: str) -> ImageCorpus:
         names = tuple(image_folder.class_names(data_dir))

@@ -27,8 +27,9 @@ def create_pipeline(config: ImagePipelineConfig, data_dir: str,
                     trainer_resources=None) -> tfx.dsl.Pipeline:
     """`trainer_resources` (nodes.trainer's `resources`) is set on every Trainer when
     compiling for Kubeflow; local runs leave it None."""
-    corpus = config.image_corpus().for_data(data_dir)
-    data = nodes.data_components(corpus.make_example_gen(data_dir), PREPROCESSING_FN,
+    corpus = config.image_corpus().for_data(data_dir, config.span)
+    data = nodes.data_components(corpus.make_example_gen(data_dir, span=config.span),
+                                 PREPROCESSING_FN,
                                  transform_statistics=config.transform_statistics)
 
     def evaluator(model, examples, candidate, baseline):
