@@ -450,18 +450,21 @@ class JobClient:
                 self._log_last = stamp
                 self.log(f"[{pod}] {message}")
 
-    def failed_logs(self, name: str, tail_lines: int = 40) -> List[str]:
+    def failed_pods(self, name: str) -> List[Any]:
+        """The job's worker pods that failed (every attempt)."""
+        from kubernetes.client.exceptions import ApiException  # pylint: disable=import-outside-toplevel
+
+        try:
+            return [p for p in self._pods(name) if p.status and p.status.phase == "Failed"]
+        except ApiException:
+            return []
+
+    def failed_logs(self, name: str, tail_lines: int = 40, pods=None) -> List[str]:
         """The last lines of every worker pod that failed."""
         from kubernetes.client.exceptions import ApiException  # pylint: disable=import-outside-toplevel
 
         out = []
-        try:
-            pods = self._pods(name)
-        except ApiException:
-            return out
-        for pod in pods:
-            if not pod.status or pod.status.phase != "Failed":
-                continue
+        for pod in self.failed_pods(name) if pods is None else pods:
             try:
                 text = self.core.read_namespaced_pod_log(
                     pod.metadata.name, self.namespace, container=self.kind.container,
@@ -508,10 +511,12 @@ class JobClient:
                 if state == self.kind.succeeded:
                     return job
                 if state == self.kind.failed:
-                    lines = self.failed_logs(name)
-                    for line in lines:
+                    pods = self.failed_pods(name)
+                    for line in self.failed_logs(name, pods=pods):
                         self.log(line)
-                    raise JobFailed(f"{self._where(name)} failed: {reason}: {message}")
+                    names = ", ".join(p.metadata.name for p in pods)
+                    raise JobFailed(f"{self._where(name)} failed: {reason}: {message}"
+                                    + (f"; failed worker pod(s): {names}" if names else ""))
             if self.clock() >= deadline:
                 raise JobTimeout(f"{self._where(name)} did not finish within "
                                  f"{timeout_seconds:g} s (last: {last or 'no status'})")

@@ -95,6 +95,11 @@ def crd_schema(path: str, version: str, with_status: bool = False) -> Dict[str, 
     return schema
 
 
+@functools.lru_cache(maxsize=None)
+def _validator(path: str, version: str, with_status: bool) -> jsonschema.Draft7Validator:
+    return jsonschema.Draft7Validator(crd_schema(path, version, with_status))
+
+
 def tfjob_schema() -> Dict[str, Any]:
     return crd_schema(CRD_FILE, "v1")
 
@@ -104,7 +109,7 @@ def validate_object(body: Dict[str, Any], path: str, with_status: bool = False) 
     `path` (its group, version and kind; a DNS-1035 name)."""
     spec = crd(path)["spec"]
     (version,) = [v["name"] for v in spec["versions"] if v.get("storage")]
-    jsonschema.Draft7Validator(crd_schema(path, version, with_status)).validate(body)
+    _validator(path, version, with_status).validate(body)
     expected = (f"{spec['group']}/{version}", spec["names"]["kind"])
     if (body.get("apiVersion"), body.get("kind")) != expected:
         raise jsonschema.ValidationError(f"apiVersion/kind must be {' '.join(expected)}")
@@ -327,6 +332,15 @@ class StandIn:
             with open(r.log_path, encoding="utf-8", errors="replace") as f:
                 out.append(f.read())
         return out
+
+    def kill_pods(self, name: str, namespace: str = "pipelines") -> List[str]:
+        """SIGKILLs a TrainJob's running pods (their node went away); returns their names."""
+        with self._lock:
+            run = self.jobsets[(namespace, name)]
+            running = [p for p in run.pods() if p.code is None]
+            for pod in running:
+                pod.proc.kill()
+            return [p.name for p in running]
 
     def pod_codes(self, name: str, namespace: str = "pipelines") -> Dict[str, Optional[int]]:
         """A TrainJob's pods (every attempt, in order of creation) -> exit code."""
