@@ -6,8 +6,8 @@ data): the executor runs in its own process against the stand-in Kubernetes API 
 tests/k8s_standin.py, which also plays Trainer, JobSet and the Job controller
 (tests/jobset_standin.py): the TrainJob is expanded with the runtime into a JobSet, each
 worker pod is a local process with only the pod's environment, and the workers derive
-TF_CONFIG from it. One run loses both workers after their first checkpoint (SIGKILL, a
-lost node): the Job controller restarts them and they resume from the backup.
+TF_CONFIG from it. One run loses both workers after their second epoch (SIGKILL, a lost
+node): the Job controller restarts them and they resume from the backup.
 """
 import json
 
@@ -20,17 +20,18 @@ from tests.tfjob_fixtures import s3_data  # noqa: F401  (a module-scoped fixture
 from tests.k8s_standin import wait_until
 
 pytestmark = pytest.mark.e2e
-BACKUP = f"{fx.ROOT_URI}/Trainer.softmax/backup/"
 
 
-def _kill_after_first_checkpoint(s3, killed):
+def _kill_after_the_second_epoch(killed):
+    """Kills every pod once a worker logged its second epoch, by when BackupAndRestore
+    has checkpointed at least the first on the object store."""
     def during(api):
         assert wait_until(lambda: api.created, timeout=300), "no TrainJob was created"
         name = api.created[0]["metadata"]["name"]
-        checkpointed = wait_until(
-            lambda: any(not k.endswith("/") for k in s3.keys(BACKUP)), timeout=300,
-            interval=0.02)
-        assert checkpointed, "no checkpoint appeared"
+        trained = wait_until(lambda: any(
+            "epoch 2/6:" in log for log in api.pod_logs(name).values()), timeout=900,
+            interval=0.05)
+        assert trained, "no worker finished its second epoch"
         killed.extend(api.kill_pods(name))
     return during
 
@@ -40,7 +41,7 @@ def test_two_workers_train_survive_a_lost_node_and_output_the_chiefs_model(s3_da
     killed = []
     run = fx.run_step(s3, uris, fx.softmax_config(
         epochs=6, trainjob=fx.job_settings(backoff_limit=3)), str(tmp_path),
-        during=_kill_after_first_checkpoint(s3, killed))
+        during=_kill_after_the_second_epoch(killed))
     assert run.step.returncode == 0, run.tail()
     assert f"MODEL {fx.MODEL_URI}" in run.step.stdout
     (body,) = run.api.created
