@@ -335,7 +335,15 @@ class JobKind:
     failed: str
     workers: Callable[[Mapping[str, Any]], int]  # a body's worker count
     counts: Callable[[Mapping[str, Any]], str]  # a job's progress, e.g. "workers: active 2"
-    pod_selector: Callable[[str, Optional[int]], str]  # (job, worker index) -> selector
+    pod_labels: Callable[[str], Dict[str, str]]  # job name -> labels of all its workers
+    index_label: str  # the label holding a worker's index
+
+    def pod_selector(self, name: str, index: Optional[int] = None) -> str:
+        """The label selector of a job's worker pods (of one worker, with `index`)."""
+        labels = dict(self.pod_labels(name))
+        if index is not None:
+            labels[self.index_label] = str(index)
+        return ",".join(f"{k}={v}" for k, v in labels.items())
 
     def state(self, job: Mapping[str, Any]) -> Tuple[str, str, str]:
         return job_state(job, self.succeeded, self.failed)

@@ -28,10 +28,20 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from components import k8s_job
 # The settings, placement and client are shared with the TrainJob backend; these names
 # are this module's API too.
-from components.k8s_job import (  # noqa: F401  pylint: disable=unused-import
+from components.k8s_job import (
     MAX_NAME, NODE_SELECTOR_FORMAT, PART_OF, STEP_LABEL, TAINT_EFFECTS, TOLERATION_FORMAT,
     check_node_selector, check_toleration, default_namespace, gpu_toleration, job_name,
     owner_reference, parse_node_selector, parse_toleration)
+
+__all__ = [
+    "GROUP", "VERSION", "PLURAL", "KIND", "API_VERSION", "REPLICA_TYPE", "CONTAINER", "PORT",
+    "PORT_NAME", "RESTART_POLICY", "JOB_NAME_LABEL", "REPLICA_TYPE_LABEL",
+    "REPLICA_INDEX_LABEL", "SUCCEEDED", "FAILED", "TFJobSettings", "TFJobFailed",
+    "TFJobTimeout", "TFJOB", "TFJobClient", "build_tfjob", "default_api_client",
+    "describe_status", "job_state", "pod_template", "MAX_NAME", "NODE_SELECTOR_FORMAT",
+    "PART_OF", "STEP_LABEL", "TAINT_EFFECTS", "TOLERATION_FORMAT", "check_node_selector",
+    "check_toleration", "default_namespace", "gpu_toleration", "job_name", "owner_reference",
+    "parse_node_selector", "parse_toleration"]
 
 GROUP, VERSION, PLURAL, KIND = "kubeflow.org", "v1", "tfjobs", "TFJob"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -114,16 +124,12 @@ def _counts(job: Mapping[str, Any]) -> str:
                                    for k in ("active", "succeeded", "failed"))
 
 
-def _pod_selector(name: str, index: Optional[int]) -> str:
-    selector = f"{JOB_NAME_LABEL}={name},{REPLICA_TYPE_LABEL}={REPLICA_TYPE.lower()}"
-    return selector + (f",{REPLICA_INDEX_LABEL}={index}" if index is not None else "")
-
-
 TFJOB = k8s_job.JobKind(
     group=GROUP, version=VERSION, plural=PLURAL, kind=KIND, container=CONTAINER,
     succeeded=SUCCEEDED, failed=FAILED,
     workers=lambda body: body["spec"]["tfReplicaSpecs"][REPLICA_TYPE]["replicas"],
-    counts=_counts, pod_selector=_pod_selector)
+    counts=_counts, index_label=REPLICA_INDEX_LABEL,
+    pod_labels=lambda name: {JOB_NAME_LABEL: name, REPLICA_TYPE_LABEL: REPLICA_TYPE.lower()})
 
 
 def describe_status(job: Mapping[str, Any]) -> str:

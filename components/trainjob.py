@@ -126,16 +126,12 @@ def _counts(job: Mapping[str, Any]) -> str:
         f"{k} {node.get(k, 0)}" for k in ("active", "ready", "succeeded", "failed"))
 
 
-def _pod_selector(name: str, index: Optional[int]) -> str:
-    selector = f"{JOBSET_NAME_LABEL}={name},{REPLICATED_JOB_LABEL}={REPLICATED_JOB}"
-    return selector + (f",{COMPLETION_INDEX_LABEL}={index}" if index is not None else "")
-
-
 TRAINJOB = k8s_job.JobKind(
     group=GROUP, version=VERSION, plural=PLURAL, kind=KIND, container=CONTAINER,
     succeeded=COMPLETE, failed=FAILED,
     workers=lambda body: body["spec"]["trainer"]["numNodes"],
-    counts=_counts, pod_selector=_pod_selector)
+    counts=_counts, index_label=COMPLETION_INDEX_LABEL,
+    pod_labels=lambda name: {JOBSET_NAME_LABEL: name, REPLICATED_JOB_LABEL: REPLICATED_JOB})
 
 
 class TrainJobClient(k8s_job.JobClient):

@@ -524,6 +524,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._serve("DELETE")
 
 
+def serve(monkeypatch, tmp_path, **kwargs) -> StandIn:
+    """A StandIn that the `kubernetes` client of this process reaches ($KUBECONFIG); the
+    caller closes it."""
+    standin = StandIn(**kwargs)
+    monkeypatch.setenv("KUBECONFIG", standin.kubeconfig(str(tmp_path / "kubeconfig")))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    return standin
+
+
 def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -195,11 +195,9 @@ def test_the_backend_follows_the_custom_config_key():
 
 @pytest.fixture
 def api(tmp_path, monkeypatch):
-    standin = k8s_standin.StandIn(operate=True, workdir=str(tmp_path),
-                                  runtimes=[fx.shipped_runtime(NS)],
-                                  base_env={"PATH": os.environ.get("PATH", "")})
-    monkeypatch.setenv("KUBECONFIG", standin.kubeconfig(str(tmp_path / "kubeconfig")))
-    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    standin = k8s_standin.serve(monkeypatch, tmp_path, operate=True, workdir=str(tmp_path),
+                                runtimes=[fx.shipped_runtime(NS)],
+                                base_env={"PATH": os.environ.get("PATH", "")})
     yield standin
     standin.close()
 
