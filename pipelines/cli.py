@@ -242,7 +242,8 @@ def _cmd_compile(args) -> int:
         object_store_secret=args.object_store_secret,
         object_store_region=args.object_store_region, local_folders=args.local_folders,
         tfjob_namespace=args.tfjob_namespace, tfjob_timeout_hours=args.tfjob_timeout_hours,
-        keep_tfjob=args.keep_tfjob, tolerations=list(args.toleration or []),
+        keep_tfjob=args.keep_tfjob, trainer_backend=args.trainer_backend,
+        tolerations=list(args.toleration or []),
         node_selector=dict(args.node_selector or []))
     place = _location if args.local_folders else (lambda value: value)
     for name in ("pipeline_root", "serving_root"):
@@ -515,6 +516,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="train every model on N TFJob workers (Kubeflow Training Operator, "
                            "MultiWorkerMirroredStrategy); default: each model's registry "
                            "entry (1 = the Trainer's own pod)")
+    comp.add_argument("--trainer-backend", choices=("tfjob", "trainjob"),
+                      default="tfjob",
+                      help="what runs the workers: tfjob (a TFJob, Kubeflow Training Operator "
+                           "1.9) or trainjob (a TrainJob of Kubeflow Trainer v2 on the "
+                           "TrainingRuntime in k8s/training)")
     comp.add_argument("--gpus-per-worker", type=int,
                       help="GPUs per TFJob worker (default: the model's entry, else --gpus)")
     comp.add_argument("--tfjob-timeout-hours", type=float, default=24.0,

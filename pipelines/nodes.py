@@ -49,10 +49,12 @@ def data_components(example_gen, preprocessing_fn: str,
 @dataclasses.dataclass(frozen=True)
 class TrainerPlacement:
     """Where a model's Trainer trains on Kubeflow: its own pod (`resources`, a KFP
-    ResourceSpec), or, with `tfjob` settings (components/tfjob.py), a TFJob of many
-    workers that the step submits and waits for (the step's pod then only waits)."""
+    ResourceSpec), or, with `job` settings (components/k8s_job.py), a training job of many
+    workers that the step submits and waits for (the step's pod then only waits): a TFJob
+    or a TrainJob, by `backend` (a key of components/tfjob_trainer.py's BACKENDS)."""
     resources: object = None
-    tfjob: Optional[Dict[str, Any]] = None
+    job: Optional[Dict[str, Any]] = None
+    backend: str = tfjob_trainer.TFJOB_KEY
 
 
 def trainer(model: str, run_fn: str, schema_gen, transform, custom_config: dict,
@@ -63,9 +65,9 @@ def trainer(model: str, run_fn: str, schema_gen, transform, custom_config: dict,
     inputs = dict(run_fn=run_fn, examples=transform.outputs["transformed_examples"],
                   transform_graph=transform.outputs["transform_graph"],
                   schema=schema_gen.outputs["schema"])
-    if placement.tfjob:
+    if placement.job:
         component = tfjob_trainer.Trainer(
-            custom_config={**custom_config, tfjob_trainer.TFJOB_KEY: placement.tfjob},
+            custom_config={**custom_config, placement.backend: placement.job},
             **inputs)
     else:
         component = tfx.components.Trainer(custom_config=custom_config, **inputs)

@@ -2,9 +2,11 @@
 
 Core objects are validated in strict mode (unknown fields rejected) against the
 Kubernetes JSON schemas shipped with kubernetes-validate, for every version in
-KUBERNETES_VERSIONS. k8s/training holds only RBAC (the TFJobs are built at run time by
-components/tfjob.py and validated against the TFJob CRD in tests/components/test_tfjob.py); its Role
-is checked against the API calls the TFJob client really makes. k8s/kfp references
+KUBERNETES_VERSIONS. k8s/training holds RBAC and the TrainingRuntime of the TrainJob
+backend (validated against Kubeflow Trainer's CRD; the TFJobs and TrainJobs are built at
+run time by components/tfjob.py and components/trainjob.py and validated against their
+CRDs in tests/components/test_tfjob.py and test_trainjob.py); its Role is checked against
+the API calls the job clients really make. k8s/kfp references
 remote bases (no network here): its own patch files are parsed and checked against what
 the pinned KFP release reads.
 """
@@ -38,7 +40,7 @@ STORAGE_OVERLAYS = {"overlays/gcs": "tensorflow/serving:2.16.1",
 ALL_SERVING = {**SERVING_OVERLAYS, **STORAGE_OVERLAYS}
 SIDECARS = {"overlays/s3": ["model-sync"]}
 # Not in the core schemas; TFJobs are validated against their CRD in tests/components/test_tfjob.py.
-CRDS = {("kubeflow.org/v1", "TFJob")}
+CRDS = {("kubeflow.org/v1", "TFJob"), ("trainer.kubeflow.org/v1alpha1", "TrainingRuntime")}
 KFP_VERSION = "2.17.0"
 KFP_REMOTE_BASES = [
     f"github.com/kubeflow/pipelines/manifests/kustomize/cluster-scoped-resources?ref={KFP_VERSION}",
@@ -185,8 +187,11 @@ def test_renders_and_validates(rel_dir):
             # Training RBAC lives where KFP runs the pipeline's pods (and so the TFJobs).
             expected = TRAINING_NAMESPACE if rel_dir == "training" else NAMESPACE
             assert obj["metadata"].get("namespace") == expected, f"{key} {name}"
+        if key == ("trainer.kubeflow.org/v1alpha1", "TrainingRuntime"):
+            from tests import k8s_standin
+            k8s_standin.validate_training_runtime(obj)
         if key in CRDS:
-            continue  # validated against the CRD in tests/components/test_tfjob.py
+            continue  # validated against its CRD
         missing = None
         try:
             validate_core(obj)
@@ -494,6 +499,13 @@ _RBAC_OF_REQUEST = [
     (re.compile(r"^GET /apis/kubeflow\.org/v1/namespaces/[^/]+/tfjobs/[^/]+$"), ("get", "tfjobs")),
     (re.compile(r"^DELETE /apis/kubeflow\.org/v1/namespaces/[^/]+/tfjobs/[^/]+$"),
      ("delete", "tfjobs")),
+    (re.compile(r"^POST /apis/trainer\.kubeflow\.org/v1alpha1/namespaces/[^/]+/trainjobs$"),
+     ("create", "trainjobs")),
+    (re.compile(r"^GET /apis/trainer\.kubeflow\.org/v1alpha1/namespaces/[^/]+/trainjobs/[^/]+$"),
+     ("get", "trainjobs")),
+    (re.compile(
+        r"^DELETE /apis/trainer\.kubeflow\.org/v1alpha1/namespaces/[^/]+/trainjobs/[^/]+$"),
+     ("delete", "trainjobs")),
     (re.compile(r"^GET /api/v1/namespaces/[^/]+/pods$"), ("list", "pods")),
     (re.compile(r"^GET /api/v1/namespaces/[^/]+/pods/[^/]+/log$"), ("get", "pods/log")),
 ]
@@ -504,42 +516,68 @@ def _granted(role):
             for resource in rule["resources"]}
 
 
-def test_training_grants_the_pipeline_runner_what_the_tfjob_client_calls(tmp_path):
-    from components import tfjob
-    from tests import k8s_standin
+def _requests_of_a_failed_job(tmp_path, backend: str):
+    """Every API request of a submitted, followed, failed and deleted job of `backend`,
+    as the stand-in API saw them."""
+    from kubernetes import client as k8s, config
 
+    from components import tfjob, tfjob_trainer
+    from tests import k8s_standin
+    from tests.tfjob_fixtures import shipped_runtime
+
+    chosen = tfjob_trainer.BACKENDS[backend]
+    api = k8s_standin.StandIn(runtimes=[shipped_runtime(TRAINING_NAMESPACE)])
+    try:
+        labels = {tfjob.JOB_NAME_LABEL: "trainer-x-1", tfjob.REPLICA_TYPE_LABEL: "worker",
+                  tfjob.REPLICA_INDEX_LABEL: "0", "jobset.sigs.k8s.io/jobset-name": "trainer-x-1",
+                  "jobset.sigs.k8s.io/replicatedjob-name": "node",
+                  "batch.kubernetes.io/job-completion-index": "0"}
+        failed = {"type": "Failed", "status": "True", "reason": "FailJobSetFailurePolicyAction",
+                  "message": "applying FailJobSet failure policy action"}
+        api.script([{"conditions": [failed]}], pods=[{
+            "name": "j-worker-0", "phase": "Failed", "labels": labels}],
+            logs={"j-worker-0": "2026-01-01T00:00:00Z x\n"})
+        configuration = k8s.Configuration()
+        config.load_kube_config(config_file=api.kubeconfig(str(tmp_path / "kc")),
+                                client_configuration=configuration)
+        client = chosen.client(k8s.ApiClient(configuration), TRAINING_NAMESPACE,
+                               log=lambda line: None, sleep=lambda s: None)
+        body = chosen.build("trainer-x-1", TRAINING_NAMESPACE, chosen.settings(image="i:1"),
+                            ["python", "-V"])
+        with pytest.raises(tfjob.TFJobFailed):
+            client.run(body, 60, 0.01)
+    finally:
+        api.close()
+    assert api.created and not api.rejected and api.unauthorized == 0
+    return api.requests
+
+
+def test_training_grants_the_pipeline_runner_what_the_job_clients_call(tmp_path):
     docs = render("training")
-    assert sorted(d["kind"] for d in docs) == ["Role", "RoleBinding"]
+    assert sorted(d["kind"] for d in docs) == ["Role", "RoleBinding", "TrainingRuntime"]
     role, binding = one(docs, "Role"), one(docs, "RoleBinding")
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
                                   "name": role["metadata"]["name"]}
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "pipeline-runner",
                                     "namespace": TRAINING_NAMESPACE}]
-    # Every call of a followed, failed and deleted job, as the stand-in API saw them.
-    api = k8s_standin.StandIn()
-    try:
-        api.script([k8s_standin.status("Created", "Running", "Failed", failed=1)], pods=[{
-            "name": "j-worker-0", "phase": "Failed", "labels": {
-                tfjob.JOB_NAME_LABEL: "trainer-x-1", tfjob.REPLICA_TYPE_LABEL: "worker",
-                tfjob.REPLICA_INDEX_LABEL: "0"}}], logs={"j-worker-0": "2026-01-01T00:00:00Z x\n"})
-        from kubernetes import client as k8s, config
-        configuration = k8s.Configuration()
-        config.load_kube_config(config_file=api.kubeconfig(str(tmp_path / "kc")),
-                                client_configuration=configuration)
-        client = tfjob.TFJobClient(k8s.ApiClient(configuration), TRAINING_NAMESPACE,
-                                   log=lambda line: None, sleep=lambda s: None)
-        body = tfjob.build_tfjob("trainer-x-1", TRAINING_NAMESPACE,
-                                 tfjob.TFJobSettings(image="i:1"), ["python", "-V"])
-        with pytest.raises(tfjob.TFJobFailed):
-            client.run(body, 60, 0.01)
-    finally:
-        api.close()
     needed = set()
-    for request in api.requests:
-        (rbac,) = [r for pattern, r in _RBAC_OF_REQUEST if pattern.match(request)]
-        needed.add(rbac)
-    assert needed == _granted(role), "the Role must grant exactly what the client calls"
-    assert {rule["apiGroups"][0] for rule in role["rules"]} == {"kubeflow.org", ""}
+    for backend in ("tfjob", "trainjob"):
+        for request in _requests_of_a_failed_job(tmp_path, backend):
+            (rbac,) = [r for pattern, r in _RBAC_OF_REQUEST if pattern.match(request)]
+            needed.add(rbac)
+    assert needed == _granted(role), "the Role must grant exactly what the clients call"
+    assert {rule["apiGroups"][0] for rule in role["rules"]} == {
+        "kubeflow.org", "trainer.kubeflow.org", ""}
+
+
+def test_training_ships_the_runtime_the_trainjobs_reference():
+    from components import trainjob
+
+    runtime = one(render("training"), "TrainingRuntime")
+    # In the namespace of the pipeline's pods, where the TrainJobs are created.
+    assert runtime["metadata"]["name"] == trainjob.RUNTIME
+    assert runtime["metadata"]["namespace"] == TRAINING_NAMESPACE
+    assert trainjob.TrainJobSettings(image="i:1").runtime == trainjob.RUNTIME
 
 
 # ----------------------------------------------------------------------------- schedule

@@ -49,6 +49,8 @@ from trainer.strategy import REQUIRE_GPUS_ENV
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 
 KFP, VERTEX = "kfp", "vertex"
+# Multi-worker Trainers: a TFJob (Training Operator 1.9) or a TrainJob (Kubeflow Trainer v2).
+TRAINER_BACKENDS = ("tfjob", "trainjob")
 TARGETS = (KFP, VERTEX)
 DEFAULT_IMAGE = PIPELINE_IMAGE
 DEFAULT_GPU_TYPE = {KFP: "nvidia.com/gpu", VERTEX: "NVIDIA_TESLA_T4"}
@@ -78,6 +80,9 @@ class KubeflowSettings:
     tfjob_namespace: Optional[str] = None
     tfjob_timeout_hours: float = 24.0
     keep_tfjob: bool = False
+    # The job's kind: a TFJob (Training Operator 1.9) or a TrainJob (Kubeflow Trainer v2,
+    # on k8s/training's TrainingRuntime); components/tfjob_trainer.py's BACKENDS.
+    trainer_backend: str = "tfjob"
     launcher_cpu: float = 1.0
     launcher_memory_gb: float = 2.0
     # e.g. ["--runner=FlinkRunner", "--flink_master=flink:8081", "--environment_type=LOOPBACK"]
@@ -153,6 +158,9 @@ class KubeflowSettings:
         for toleration in self.tolerations:
             tfjob.check_toleration(toleration)
         tfjob.check_node_selector(self.node_selector)
+        if self.trainer_backend not in TRAINER_BACKENDS:
+            raise ValueError(f"trainer backend {self.trainer_backend!r}: expected one of "
+                             f"{', '.join(TRAINER_BACKENDS)}")
 
     def places_gpu_pods(self) -> bool:
         return bool(self.tolerations or self.node_selector)
@@ -188,12 +196,14 @@ class KubeflowSettings:
         return spec
 
     def tfjob_settings(self, workers: int, gpus: int) -> tfjob.TFJobSettings:
-        """The TFJob of a multi-worker Trainer: the pipeline image, the Trainer's CPU and
-        memory per worker, the object store's keys from its Secret."""
+        """The TFJob (or TrainJob) of a multi-worker Trainer: the pipeline image, the
+        Trainer's CPU and memory per worker, the object store's keys from its Secret."""
+        from components import tfjob_trainer  # pylint: disable=import-outside-toplevel
+
         secret_env = ({var: [self.object_store_secret, key]
                        for key, var in sorted(self.secret_keys.items())}
                       if self.object_store_secret else {})
-        settings = tfjob.TFJobSettings(
+        settings = tfjob_trainer.BACKENDS[self.trainer_backend].settings(
             image=self.image, workers=workers, gpus_per_worker=gpus,
             gpu_resource=self.accelerator_type, cpu=self.trainer_cpu,
             memory_gb=self.trainer_memory_gb, namespace=self.tfjob_namespace,
@@ -207,7 +217,7 @@ class KubeflowSettings:
     def trainer_placement(self, config: PipelineConfig
                           ) -> Callable[[str], nodes.TrainerPlacement]:
         """model -> where its Trainer trains: its own pod, or (config.distribution names
-        more than one worker) a TFJob the step submits and waits for."""
+        more than one worker) a TFJob or TrainJob the step submits and waits for."""
         def place(model: str) -> nodes.TrainerPlacement:
             workers, gpus = config.distribution(model)
             gpus = self.gpu_count if gpus is None else gpus
@@ -216,11 +226,13 @@ class KubeflowSettings:
             if self.target != KFP:
                 raise ValueError(
                     f"model {model}: {workers} TFJob workers need Kubeflow's Training Operator "
-                    f"(--target {KFP}); on Vertex AI use TFX's Vertex Trainer extension")
+                    f"or Trainer (--target {KFP}); on Vertex AI use TFX's Vertex Trainer "
+                    "extension")
             launcher = ResourceSpec(cpu_limit=self.launcher_cpu,
                                     memory_limit=self.launcher_memory_gb)
             return nodes.TrainerPlacement(launcher,
-                                          self.tfjob_settings(workers, gpus).to_dict())
+                                          self.tfjob_settings(workers, gpus).to_dict(),
+                                          self.trainer_backend)
         return place
 
 

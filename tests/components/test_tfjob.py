@@ -195,9 +195,7 @@ def test_settings_round_trip_through_json():
 
 @pytest.fixture
 def api(tmp_path, monkeypatch):
-    standin = k8s_standin.StandIn()
-    monkeypatch.setenv("KUBECONFIG", standin.kubeconfig(str(tmp_path / "kubeconfig")))
-    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    standin = k8s_standin.serve(monkeypatch, tmp_path)
     yield standin
     standin.close()
 

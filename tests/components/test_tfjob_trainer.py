@@ -8,9 +8,6 @@ and the model live on moto's S3 server on 127.0.0.1. The step succeeds with the 
 model as its Model artifact, or fails when the job fails; either way the job is deleted.
 """
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from tfx import v1 as tfx
@@ -19,44 +16,14 @@ from tfx.types import standard_artifacts
 from components import tfjob, tfjob_trainer
 from tests import k8s_standin
 from tests import tfjob_fixtures as fx
-from tests.s3_standin import CREDENTIALS, s3_server
+from tests.tfjob_fixtures import s3_data  # noqa: F401  (a module-scoped fixture)
 
-from tests.paths import REPO as ROOT
-HARNESS = os.path.join(ROOT, "tests", "tfjob_trainer_harness.py")
-SECRETS = {"s3-keys": {"accesskey": CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                       "secretkey": CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}}
-SETTINGS = {"image": "registry.example.com/tfx-classics:v1", "workers": 2,
-            "poll_seconds": 1.0, "timeout_seconds": 1200,
-            "secret_env": {"AWS_ACCESS_KEY_ID": ["s3-keys", "accesskey"],
-                           "AWS_SECRET_ACCESS_KEY": ["s3-keys", "secretkey"]}}
-
-
-@pytest.fixture(scope="module")
-def s3_data(tmp_path_factory):
-    with s3_server() as s3:
-        s3.bucket(fx.BUCKET)
-        uris = fx.upload_transform_outputs(s3, str(tmp_path_factory.mktemp("xf")))
-        yield s3, uris
+SETTINGS = fx.job_settings()
 
 
 def _run_step(s3, uris, custom_config, tmp_path):
-    # The workers get the store's address from the step, their keys only from the Secret.
-    worker_env = {k: v for k, v in s3.process_env().items() if k not in CREDENTIALS}
-    api = k8s_standin.StandIn(operate=True, secrets=SECRETS, base_env=worker_env,
-                              workdir=str(tmp_path))
-    try:
-        env = dict(s3.process_env(), PYTHONPATH=ROOT,
-                   KUBECONFIG=api.kubeconfig(str(tmp_path / "kubeconfig")))
-        env.pop("KUBERNETES_SERVICE_HOST", None)
-        step = subprocess.run([sys.executable, HARNESS, json.dumps(
-            {"uris": uris, "custom_config": custom_config})], cwd=ROOT, env=env,
-            capture_output=True, text=True, timeout=1500)
-        names = [b["metadata"]["name"] for b in api.created]
-        codes = {n: api.replica_codes(n) for n in names}
-        logs = {n: api.replica_logs(n) for n in names}
-        return step, api, codes, logs
-    finally:
-        api.close()
+    run = fx.run_step(s3, uris, custom_config, str(tmp_path))
+    return run.step, run.api, run.codes, run.logs
 
 
 def _tail(step):
@@ -118,11 +85,12 @@ def test_a_failing_job_fails_the_step_and_is_deleted(s3_data, tmp_path):
 def test_settings_are_removed_from_the_run_fns_custom_config():
     props = {"custom_config": json.dumps({"model": "cnn", "tfjob": {"image": "i:1"}}),
              "run_fn": "trainer.image.run.run_fn"}
-    stripped, settings = tfjob_trainer.split_custom_config(props)
+    stripped, settings, backend = tfjob_trainer.split_custom_config(props)
+    assert backend.kind == "TFJob"
     assert json.loads(stripped["custom_config"]) == {"model": "cnn"}
     assert settings.image == "i:1" and settings.workers == 2
     assert props["custom_config"] != stripped["custom_config"]  # the input is untouched
-    with pytest.raises(ValueError, match="no 'tfjob' settings"):
+    with pytest.raises(ValueError, match="has no settings: it needs 'tfjob'"):
         tfjob_trainer.split_custom_config({"custom_config": json.dumps({"model": "cnn"})})
 
 
@@ -157,7 +125,7 @@ def test_the_component_is_the_stock_trainer_with_the_tfjob_executor():
     with pytest.raises(ValueError, match="workers must be at least 1"):
         tfjob_trainer.Trainer(run_fn="trainer.image.run.run_fn", examples=examples,
                               custom_config={"tfjob": {**SETTINGS, "workers": 0}})
-    with pytest.raises(ValueError, match="needs 'tfjob'"):
+    with pytest.raises(ValueError, match="needs 'tfjob' .TFJob. or 'trainjob'"):
         tfjob_trainer.Trainer(run_fn="trainer.image.run.run_fn", examples=examples,
                               custom_config={"model": "cnn"})
 

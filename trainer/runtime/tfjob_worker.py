@@ -1,9 +1,11 @@
 """One replica of a distributed Trainer step: the step's own run_fn on the step's own
-inputs and outputs, under the TF_CONFIG the Kubeflow Training Operator sets.
+inputs and outputs, under the TF_CONFIG the Kubeflow Training Operator sets, or, on
+Kubeflow Trainer v2 (`--cluster jobset`), the TF_CONFIG trainer/runtime/jobset_cluster.py
+derives from what JobSet gives the pod.
 
-components/tfjob_trainer.py submits a TFJob whose every worker runs
+components/tfjob_trainer.py submits a TFJob (or a TrainJob) whose every worker runs
 
-    python -m trainer.runtime.tfjob_worker --invocation '<JSON>'
+    python -m trainer.runtime.tfjob_worker [--cluster jobset] --invocation '<JSON>'
 
 The JSON is the Trainer step's invocation as TFX serialises it for remote executors (as its
 Vertex Trainer extension does): input and output artifacts
@@ -16,9 +18,10 @@ MultiWorkerMirroredStrategy; the run_fns keep only the chief's export and stats 
 when the cluster has no `chief`), and their BackupAndRestore folder is derived from the
 step's output URIs, so a restarted replica resumes from the object store.
 
-Exit codes (what the TFJob's `restartPolicy: ExitCode` acts on): 0 once the run_fn
-returned (and, on the chief, the model exists); RETRYABLE_EXIT (>= 128: the operator
-restarts the replica) when training stopped because the cluster lost a peer, so every
+Exit codes (what the TFJob's `restartPolicy: ExitCode` acts on, and the TrainJob
+runtime's podFailurePolicy: 1-127 fail the Job, the rest count towards its backoffLimit
+and get a new pod): 0 once the run_fn returned (and, on the chief, the model exists);
+RETRYABLE_EXIT (>= 128: the operator restarts the replica) when training stopped because the cluster lost a peer, so every
 replica restarts and resumes from the last backup; 1 for everything else (a bad config or
 input fails the job instead of crash-looping). The process ends through
 `object_store.exit_process`, so tensorflow-io's abort at interpreter exit (134, itself
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from typing import Any, Dict, List, Optional, Sequence
@@ -37,6 +41,10 @@ from trainer.runtime import object_store
 
 COMMAND = ["python", "-m", "trainer.runtime.tfjob_worker"]
 INVOCATION_FLAG = "--invocation"
+CLUSTER_FLAG = "--cluster"
+# Where the cluster comes from: TF_CONFIG as the Training Operator writes it, or JobSet's
+# pod labels and index (trainer/runtime/jobset_cluster.py).
+TF_CONFIG_CLUSTER, JOBSET_CLUSTER = "tf_config", "jobset"
 RUN_FN_KEY = "run_fn"
 # The Training Operator restarts a replica whose exit code is >= 128 (ExitCode policy).
 RETRYABLE_EXIT = 138
@@ -76,9 +84,10 @@ def decode_invocation(text: str):
             data["exec_properties"])
 
 
-def command(invocation: str) -> List[str]:
+def command(invocation: str, cluster: str = TF_CONFIG_CLUSTER) -> List[str]:
     """The container command + args of one worker."""
-    return COMMAND + [INVOCATION_FLAG, invocation]
+    extra = [CLUSTER_FLAG, cluster] if cluster != TF_CONFIG_CLUSTER else []
+    return COMMAND + extra + [INVOCATION_FLAG, invocation]
 
 
 def _retryable(error: BaseException) -> bool:
@@ -96,11 +105,22 @@ def run(argv: Sequence[str]) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(INVOCATION_FLAG, required=True,
                         help="the Trainer step's invocation (JSON)")
+    parser.add_argument(CLUSTER_FLAG, choices=(TF_CONFIG_CLUSTER, JOBSET_CLUSTER),
+                        default=TF_CONFIG_CLUSTER,
+                        help="tf_config: TF_CONFIG is set (TFJob); jobset: derive it from "
+                             "the JobSet pod's labels and index (TrainJob)")
     try:
         args = parser.parse_args(list(argv))
     except SystemExit as e:
         return int(e.code or 0)
     try:
+        if args.cluster == JOBSET_CLUSTER:
+            from trainer.runtime import jobset_cluster  # pylint: disable=import-outside-toplevel
+
+            try:
+                os.environ["TF_CONFIG"] = json.dumps(jobset_cluster.tf_config(os.environ))
+            except (jobset_cluster.ClusterEnvError, json.JSONDecodeError) as e:
+                raise InvocationError(f"{CLUSTER_FLAG} {JOBSET_CLUSTER}: {e}") from None
         if object_store.S3_SCHEME in args.invocation:
             object_store.enable_s3()
         # pylint: disable=import-outside-toplevel

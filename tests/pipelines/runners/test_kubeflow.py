@@ -639,6 +639,36 @@ def test_workers_compile_to_the_tfjob_trainer_and_one_pod_trainers_require_their
                               "AWS_SECRET_ACCESS_KEY": [SECRET, "secretkey"]}
 
 
+def test_cli_trainjob_backend_places_gpu_workers_on_a_valid_trainjob(tmp_path, capsys):
+    from components import tfjob_trainer, trainjob
+    from tests import k8s_standin
+    from trainer.runtime import tfjob_worker
+    rc = cli.main(["compile", "mnist", "--models", "softmax", "--workers", "2",
+                   "--gpus-per-worker", "1", "--trainer-backend", "trainjob",
+                   "--toleration", "dedicated:NoSchedule", "--node-selector", "pool=gpu",
+                   "--output-dir", str(tmp_path)] + STORE)
+    assert rc == 0, capsys.readouterr().err
+    spec, _ = kfp_compat.read_ir(str(tmp_path / "classics-mnist.yaml"))
+    params = spec["root"]["dag"]["tasks"]["Trainer.softmax"]["inputs"]["parameters"]
+    custom = json.loads(params["custom_config"]["runtimeValue"]["constant"])
+    assert tfjob_trainer.TFJOB_KEY not in custom
+    job = trainjob.TrainJobSettings.from_dict(custom[tfjob_trainer.TRAINJOB_KEY])
+    assert (job.workers, job.gpus_per_worker, job.runtime) == (2, 1, trainjob.RUNTIME)
+    body = trainjob.build_trainjob("trainer-softmax-1", "kubeflow", job, tfjob_worker.command(
+        "{}", tfjob_worker.JOBSET_CLUSTER), step="Trainer.softmax")
+    k8s_standin.validate_trainjob(body)
+    pod = body["spec"]["runtimePatches"][0]["trainingRuntimeSpec"]["template"]["spec"][
+        "replicatedJobs"][0]["template"]["spec"]["template"]["spec"]
+    assert pod["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+        {"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}]
+    assert pod["nodeSelector"] == {"pool": "gpu"}
+    with pytest.raises(SystemExit):
+        cli.main(["compile", "mnist", "--trainer-backend", "pytorchjob",
+                  "--output-dir", str(tmp_path / "no")] + STORE)
+    assert "invalid choice: 'pytorchjob'" in capsys.readouterr().err
+
+
 def test_cli_workers_flags_reach_every_trainer(tmp_path, capsys):
     from components import tfjob_trainer
     rc = cli.main(["compile", "mnist", "--models", "softmax", "--workers", "2",

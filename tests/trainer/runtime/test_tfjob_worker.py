@@ -120,6 +120,14 @@ def test_a_bad_invocation_fails_with_one_message():
                              json.dumps({"inputs": {}, "outputs": {}, "exec_properties": {}})],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1 and "no run_fn" in result.stderr
+    # On a TrainJob the cluster comes from JobSet's labels; a pod without them is refused.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JOBSET_", "JOB_"))}
+    result = subprocess.run([sys.executable, "-m", "trainer.runtime.tfjob_worker",
+                             "--cluster", "jobset", "--invocation", "{}"], env=env,
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "error: --cluster jobset: JOBSET_NAME and JOBSET_REPLICATED_JOB must be set")
 
 
 def test_losing_a_peer_is_retryable_and_a_bug_is_not():
