@@ -57,3 +57,19 @@ def test_each_module_and_each_shared_session_fixture_is_set_up_once(pytester, tm
     assert len(setups) == 4 + 2 + 1
     # Both readers of the shared session fixture ran where it was made.
     assert worker["module demo_x"] == worker["module demo_y"] == worker["session demo_runs"]
+
+
+def test_groups_with_end_to_end_tests_are_handed_out_first(pytester, monkeypatch):
+    pytester.makeconftest("pytest_plugins = ['tests.xdist_groups']\n")
+    pytester.makeini("[pytest]\nmarkers =\n    e2e: slow\n")
+    pytester.makepyfile(
+        test_a_fast="def test_1(): pass\ndef test_2(): pass\n",
+        test_z_slow="import pytest\npytestmark = pytest.mark.e2e\n"
+                    "def test_1(): pass\ndef test_2(): pass\n",
+        test_m_fast="def test_1(): pass\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO)] + sys.path))
+    result = pytester.runpytest_subprocess("--collect-only", "-q", "-p", "no:randomly")
+    ids = [line for line in result.outlines if "::" in line]
+    assert ids == ["test_z_slow.py::test_1", "test_z_slow.py::test_2",
+                   "test_a_fast.py::test_1", "test_a_fast.py::test_2",
+                   "test_m_fast.py::test_1"]
