@@ -117,8 +117,12 @@ def drift_nodes(config: PipelineConfig, model: str, statistics_gen, baseline) ->
 
 def never_cached(node_id: str) -> bool:
     """Nodes whose output depends on the world outside the pipeline (the serving
-    repository), so a cached execution would be stale; both runners honour it."""
-    return node_id.startswith(NEVER_CACHED_PREFIX)
+    repository), so a cached execution would be stale; both runners honour it. The
+    drift gate's nodes read what ServingBaseline read (a cache keyed on artifact names
+    would already miss; this does not depend on how a backend keys its cache)."""
+    drift_ids = [node_ids("")[key] for key in ("drift_baseline", "drift_validator",
+                                               "drift_gate")]
+    return node_id.startswith((NEVER_CACHED_PREFIX, *drift_ids))
 
 
 def pusher(config: PipelineConfig, model_name: str, **inputs):

@@ -2,7 +2,11 @@
 the DistributionValidator's config, the baseline step on a served version with and
 without statistics and on a cold start, TFX's validator on real statistics, and the
 gate's verdicts."""
+import json
 import os
+import subprocess
+import sys
+import textwrap
 
 import pytest
 import tensorflow as tf
@@ -16,6 +20,8 @@ from components import drift_gate as dg
 from components import served_statistics
 from components import serving_baseline as sb
 from pipelines import tasks
+from tests.paths import REPO as REPO_ROOT
+from tests.s3_standin import s3_server
 from trainer.registry import JENSEN_SHANNON, L_INFINITY, DriftCheck
 
 
@@ -196,3 +202,50 @@ def test_statistics_are_copied_before_a_version_is_complete(tmp_path, stats):
         served_statistics.write(stats["served"].uri, ["train", "test"],
                                 str(tmp_path / "other"))
     assert not os.path.exists(tmp_path / "other")
+
+
+_S3_CHILD = textwrap.dedent("""
+    import json, os, sys
+    from tfx.types import artifact_utils, standard_artifacts
+    from components import drift_gate as dg, served_statistics, serving_baseline as sb
+    from tfx.dsl.io import fileio
+    from trainer.runtime import object_store
+
+    stats_dir, repo, out = sys.argv[1:4]
+    version = repo + "/1700000000"
+    served_statistics.write(stats_dir, ["train", "eval"], version)
+    fileio.makedirs(version + "/variables")
+    with fileio.open(version + "/saved_model.pb", "wb") as f:
+        f.write(b"graph")
+    model = standard_artifacts.Model()
+    model.uri = out + "/copy"
+    sb.ServingBaseline.EXECUTOR_SPEC.executor_class().Do(
+        {}, {"model": [model]}, {"serving_model_dir": repo})
+    baseline = standard_artifacts.ExampleStatistics()
+    baseline.uri = out + "/baseline"
+    dg.DriftBaseline.EXECUTOR_SPEC.executor_class().Do(
+        {"model": [model]}, {"statistics": [baseline]}, {})
+    with fileio.open(baseline.uri + "/Split-train/FeatureStats.pb", "rb") as f:
+        size = len(f.read())
+    print(json.dumps([baseline.get_int_custom_property(dg.HAS_STATISTICS),
+                      artifact_utils.decode_split_names(baseline.split_names), size]))
+    sys.exit(object_store.exit_process(0))
+""")
+
+
+def test_statistics_travel_with_a_version_on_s3(stats):
+    """On an s3:// serving repository (moto's server, the stand-in for S3/MinIO), in a
+    child process: TensorFlow's S3 plugin must not load into the test process."""
+    local = os.path.join(stats["served"].uri, "Split-train", "FeatureStats.pb")
+    with s3_server() as s3:
+        uri = s3.bucket("serving")
+        s3.upload_dir(stats["served"].uri, f"{uri}/statistics")
+        result = subprocess.run(
+            [sys.executable, "-c", _S3_CHILD, f"{uri}/statistics", f"{uri}/mnist_softmax",
+             f"{uri}/artifacts"], cwd=REPO_ROOT, env=s3.process_env(), capture_output=True,
+            text=True, timeout=300)
+        keys = s3.keys(f"{uri}/mnist_softmax/")
+    assert result.returncode == 0, result.stderr[-3000:]
+    has, splits, size = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (has, splits, size) == (1, ["eval", "train"], os.path.getsize(local))
+    assert "mnist_softmax/1700000000/training_statistics/Split-train/FeatureStats.pb" in keys
