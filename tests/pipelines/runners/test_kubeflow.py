@@ -290,7 +290,9 @@ def test_pusher_writes_to_the_serving_repository(compiled):
     dest = json.loads(task.inputs.parameters["push_destination"].runtime_value.constant
                       .string_value)
     assert dest["filesystem"]["base_directory"] == "s3://mlpipeline/serving/mnist_cnn"
-    assert set(task.inputs.artifacts) == {"model_blessing", "infra_blessing"}
+    assert set(task.inputs.artifacts) == {"model_blessing", "infra_blessing", "statistics"}
+    assert task.inputs.artifacts["statistics"].task_output_artifact.producer_task \
+        == "StatisticsGen"  # each pushed version carries the data's statistics
 
 
 def test_a_resolver_ir_is_refused(tmp_path):
