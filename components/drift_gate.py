@@ -45,7 +45,8 @@ from tfx.utils import io_utils, path_utils
 from tensorflow_metadata.proto.v0 import anomalies_pb2, path_pb2, schema_pb2
 
 from components import filesystem, served_statistics
-from components.serving_baseline import HAS_MODEL, SERVED_VERSION, SOURCE
+from components import serving_baseline as sb
+from components.serving_baseline import SERVED_VERSION, SOURCE
 from trainer.registry import JENSEN_SHANNON, L_INFINITY, DriftCheck
 
 HAS_STATISTICS = "has_statistics"
@@ -121,8 +122,7 @@ def DriftBaseline(
 ) -> None:
     """The training statistics of the served version ServingBaseline copied (see the
     module docstring), or an empty artifact marked `has_statistics` = 0."""
-    has_model = (model.get_int_custom_property(HAS_MODEL) == 1
-                 if model.has_custom_property(HAS_MODEL) else False)
+    has_model = sb.has_model(model)
     version = (model.get_int_custom_property(SERVED_VERSION)
                if model.has_custom_property(SERVED_VERSION) else None)
     source = (model.get_string_custom_property(SOURCE)

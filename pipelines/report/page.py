@@ -3,7 +3,8 @@
 Everything comes from ML Metadata and the run's artifacts (pipelines/report/runs.py finds
 them; files are read through tf.io.gfile, as the components wrote them): the components'
 states and times; the data (StatisticsGen's statistics and ExampleValidator's
-anomalies, loaded with TFDV); per model the training curves (the
+anomalies, loaded with TFDV); each model's drift gate with both distributions of every
+checked feature (pipelines/report/production.py); per model the training curves (the
 Trainer's TensorBoard event files), the training figures, the gate (candidate, served
 baseline, bars, verdict), the pushed version, and the task's own section (the task
 table's `report_section`: per-class accuracy and confusion matrix for classifiers, word
