@@ -9,7 +9,7 @@ XDIST ?= -n 2 --dist loadgroup
 PYTEST := $(PY) -m pytest tests $(XDIST)
 
 .PHONY: setup test-deps demo test test-fast test-random bench bench-zoo bench-ingest bench-word2vec \
-	bench-lm bench-scale bench-scale-quick bench-ir clean
+	bench-lm bench-scale bench-scale-quick bench-ir bench-warm-start clean
 
 setup:
 	@scripts/setup_env.sh $(VENV)
@@ -42,6 +42,10 @@ bench-ir: setup
 
 bench-ingest: setup
 	$(PY) bench/ingest_bench.py
+
+# Epochs and seconds to the gate's bar on a second batch: from scratch vs warm start.
+bench-warm-start: setup
+	$(PY) bench/warm_start_bench.py
 
 bench-word2vec: setup
 	$(PY) bench/word2vec_bench.py

@@ -11,7 +11,11 @@ create, so there a version is taken when nothing is under it yet (two pushes wou
 to list the same free version within the same moment to collide).
 
 The copy is TFX's: every file, then `saved_model.pb` last (TF Serving and
-trainer/serving/model_sync.py read that file as "this version is complete").
+trainer/serving/model_sync.py read that file as "this version is complete"). Given the
+run's `statistics` (StatisticsGen's), the version gets them first, in
+`<version>/training_statistics/` (components/served_statistics.py): every complete
+version carries the statistics of the data it was trained on, for the next run's drift
+gate (components/drift_gate.py).
 """
 import os
 import time
@@ -21,12 +25,14 @@ from absl import logging
 from tfx import types
 from tfx import v1 as tfx
 from tfx.components.pusher import executor as tfx_pusher
-from tfx.dsl.components.base import executor_spec
+from tfx.dsl.components.base import base_component, executor_spec
 from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
-from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import io_utils, proto_utils
+from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
+from tfx.types.component_spec import ChannelParameter
+from tfx.utils import io_utils, json_utils, proto_utils
 
+from components import served_statistics
 from trainer.runtime import object_store
 from trainer.serving import rollback
 
@@ -103,6 +109,10 @@ class Executor(tfx_pusher.Executor):
         version = str(claim_version(base, time.time()))
         serving_path = os.path.join(base, version)
         logging.info("Model version: %s", version)
+        for statistics in input_dict.get(STATISTICS_KEY, []):
+            served_statistics.write(
+                statistics.uri, artifact_utils.decode_split_names(statistics.split_names),
+                serving_path)
         copy_model(model_path, serving_path)
         logging.info("Model written to serving path %s.", serving_path)
         # The archive copy of the pushed model, as TFX's Pusher keeps it.
@@ -113,6 +123,30 @@ class Executor(tfx_pusher.Executor):
 
 
 
+STATISTICS_KEY = "statistics"
+
+
+class PusherSpec(standard_component_specs.PusherSpec):
+    """TFX's PusherSpec plus the statistics of the training data (optional)."""
+    INPUTS = {**standard_component_specs.PusherSpec.INPUTS,
+              STATISTICS_KEY: ChannelParameter(type=standard_artifacts.ExampleStatistics,
+                                               optional=True)}
+
+
 class Pusher(tfx.components.Pusher):
-    """tfx.components.Pusher with the executor above (same spec, inputs and outputs)."""
+    """tfx.components.Pusher with the executor above, and an optional `statistics` input
+    (StatisticsGen's output) that each pushed version carries."""
+    SPEC_CLASS = PusherSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+    def __init__(self, push_destination: pusher_pb2.PushDestination, model=None,
+                 model_blessing=None, infra_blessing=None, statistics=None):
+        if model is None and infra_blessing is None:
+            raise ValueError("Pusher: give the model or the infra_blessing channel")
+        # As tfx.components.Pusher.__init__ builds its spec, with the one input more.
+        spec = PusherSpec(
+            model=model, model_blessing=model_blessing, infra_blessing=infra_blessing,
+            statistics=statistics, push_destination=push_destination,
+            custom_config=json_utils.dumps(None),
+            pushed_model=types.Channel(type=standard_artifacts.PushedModel))
+        base_component.BaseComponent.__init__(self, spec=spec)

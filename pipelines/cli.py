@@ -93,6 +93,7 @@ def _run_settings(args) -> dict:
              "enable_cache": False if args.no_cache else None,
              "mixed_precision": True if args.mixed_precision else None,
              "serving_root_override": _location(args.serving_root),
+             "warm_start": True if args.warm_start else None,
              "beam_args": _beam_mode_args(args.beam_mode)}
     return {k: v for k, v in given.items() if v is not None}
 
@@ -131,6 +132,8 @@ def _cmd_run(args) -> int:
         # the terminal the command started with: stderr is the run's log file until the
         # console is left.
         print(f"full log (with tracebacks): {e.log_path}", file=console.terminal())
+        if e.refused and e.run_id:  # the report shows what the gate compared
+            _write_report(config.workspace, config.name, e.run_id)
         console.error(str(e))
         return 1
     print(local_runner.format_summary(config, result))
@@ -427,6 +430,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "strategy; fused: word2vec.c's loop compiled, one machine's cores)")
     run.add_argument("--mixed-precision", action="store_true",
                      help="train in mixed_float16 when a GPU is present (ignored on CPU)")
+    run.add_argument("--warm-start", action="store_true",
+                     help="image models: start training from the served version's weights "
+                          "when the architecture matches (default: each model's registry "
+                          "entry; docs/production-loop.md)")
     run.add_argument("--image-size", type=_image_size,
                      help="folder corpus: HxWxC to convert images to (default 32x32x3)")
     run.add_argument("--no-resize", action="store_true",

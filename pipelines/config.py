@@ -136,6 +136,10 @@ class PipelineConfig:
     # (None: each registry entry's `workers` / `gpus_per_worker`).
     workers: Optional[int] = None
     gpus_per_worker: Optional[int] = None
+    # Start each Trainer from the served version's weights (None: each registry entry's
+    # `warm_start`); only tasks whose Trainers can (`warm_starts`) accept True.
+    warm_start: Optional[bool] = None
+    warm_starts: ClassVar[bool] = False
 
     def check(self) -> None:
         """Refuses settings no run can use, before anything runs; the one place model
@@ -150,6 +154,16 @@ class PipelineConfig:
                 raise ValueError(f"{name.replace('_', ' ')} must be at least 1, got {value}")
         if self.gpus_per_worker is not None and self.gpus_per_worker < 0:
             raise ValueError(f"GPUs per worker must be 0 or more, got {self.gpus_per_worker}")
+        if self.warm_start and not self.warm_starts:
+            raise ValueError(f"--warm-start: the {self.task} task's Trainers always start "
+                             "from scratch (only image classifiers warm-start)")
+
+    def warm_start_for(self, model: str) -> bool:
+        """Whether a model's Trainer starts from the served version's weights: the
+        config's setting, else the registry entry's (never for a task that cannot)."""
+        if not self.warm_starts:
+            return False
+        return self.spec(model).warm_start if self.warm_start is None else self.warm_start
 
     def distribution(self, model: str) -> Tuple[int, Optional[int]]:
         """(TFJob workers, GPUs per worker or None for the compile's default) of a model's

@@ -1,7 +1,8 @@
 """The pipeline nodes every task's factory shares: the data half (statistics, schema,
-validation, Transform), one gated branch per model (Trainer, the served version as the
-baseline, the task's evaluator, the servability check, the Pusher into the TF Serving
-repository), and the Pipeline object itself. Node ids come from `node_ids`, which the
+validation, Transform), one gated branch per model (the served version as the baseline,
+the drift gate against the data it was trained on, Trainer, the task's evaluator, the
+servability check, the Pusher into the TF Serving repository), and the Pipeline object
+itself. Node ids come from `node_ids`, which the
 report uses to read runs back."""
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from tfx import v1 as tfx
 
-from components import text_example_gen, tfjob_trainer
+from components import drift_gate as drift, text_example_gen, tfjob_trainer
 from components.pusher import Pusher
 from components.servability_check import ServabilityCheck
 from components.serving_baseline import NEVER_CACHED_PREFIX, ServingBaseline
@@ -22,7 +23,9 @@ def node_ids(model: str) -> Dict[str, str]:
     """Node ids of one model's branch; `report` reads runs back by these."""
     return {"trainer": f"Trainer.{model}", "baseline": f"{NEVER_CACHED_PREFIX}{model}",
             "evaluator": f"Evaluator.{model}", "servability": f"ServabilityCheck.{model}",
-            "pusher": f"Pusher.{model}"}
+            "pusher": f"Pusher.{model}", "drift_baseline": f"DriftBaseline.{model}",
+            "drift_validator": f"DistributionValidator.{model}",
+            "drift_gate": f"DriftGate.{model}"}
 
 
 def data_components(example_gen, preprocessing_fn: str,
@@ -58,13 +61,16 @@ class TrainerPlacement:
 
 
 def trainer(model: str, run_fn: str, schema_gen, transform, custom_config: dict,
-            resources=None):
+            resources=None, base_model=None):
     """A Trainer on the Transform output. `resources`: None (local runs), a KFP
-    ResourceSpec, or a function model -> TrainerPlacement (compiled pipelines)."""
+    ResourceSpec, or a function model -> TrainerPlacement (compiled pipelines).
+    `base_model`: a Model channel to warm-start from (the served version's copy)."""
     placement = resources(model) if callable(resources) else TrainerPlacement(resources)
     inputs = dict(run_fn=run_fn, examples=transform.outputs["transformed_examples"],
                   transform_graph=transform.outputs["transform_graph"],
                   schema=schema_gen.outputs["schema"])
+    if base_model is not None:
+        inputs["base_model"] = base_model
     if placement.job:
         component = tfjob_trainer.Trainer(
             custom_config={**custom_config, placement.backend: placement.job},
@@ -90,15 +96,41 @@ def serving_baseline(config: PipelineConfig, model: str):
         node_ids(model)["baseline"])
 
 
+def drift_nodes(config: PipelineConfig, model: str, statistics_gen, baseline) -> List:
+    """[DriftBaseline, DistributionValidator, DriftGate] of a model whose registry entry
+    has drift checks (else []): this run's statistics against those the served version
+    (`baseline`, ServingBaseline's node) carries (components/drift_gate.py)."""
+    checks = config.spec(model).drift_checks
+    if not checks:
+        return []
+    ids = node_ids(model)
+    served = drift.DriftBaseline(model=baseline.outputs["model"]).with_id(
+        ids["drift_baseline"])
+    validator = drift.DistributionValidator(
+        statistics=statistics_gen.outputs["statistics"],
+        baseline_statistics=served.outputs["statistics"],
+        config=drift.validator_config(checks),
+        include_split_pairs=[(drift.SPLIT, drift.SPLIT)]).with_id(ids["drift_validator"])
+    gate = drift.DriftGate(model_name=model, anomalies=validator.outputs["anomalies"],
+                           baseline_statistics=served.outputs["statistics"]).with_id(
+        ids["drift_gate"])
+    return [served, validator, gate]
+
+
 def never_cached(node_id: str) -> bool:
     """Nodes whose output depends on the world outside the pipeline (the serving
-    repository), so a cached execution would be stale; both runners honour it."""
-    return node_id.startswith(NEVER_CACHED_PREFIX)
+    repository), so a cached execution would be stale; both runners honour it. The
+    drift gate's nodes read what ServingBaseline read (a cache keyed on artifact names
+    would already miss; this does not depend on how a backend keys its cache)."""
+    drift_ids = [node_ids("")[key] for key in ("drift_baseline", "drift_validator",
+                                               "drift_gate")]
+    return node_id.startswith((NEVER_CACHED_PREFIX, *drift_ids))
 
 
 def pusher(config: PipelineConfig, model_name: str, **inputs):
     """Pusher into `<serving_root>/<corpus>_<model>/<version>/` (TF Serving's layout);
-    `inputs` are the Pusher's model / model_blessing / infra_blessing channels."""
+    `inputs` are the Pusher's model / model_blessing / infra_blessing / statistics
+    channels."""
     return Pusher(
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(
@@ -154,23 +186,33 @@ def text_evaluator(config, evaluator_class) -> Callable:
 def gated_branch(config: PipelineConfig, model: str, run_fn: str, data: List,
                  make_evaluator: Callable, trainer_config: Dict[str, Any],
                  trainer_resources=None, servability_check: bool = False) -> List:
-    """One model's [Trainer, ServingBaseline, evaluator, (ServabilityCheck,) Pusher] over
-    the data half `data` (as data_components returns it).
+    """One model's [ServingBaseline, (drift gate,) Trainer, evaluator,
+    (ServabilityCheck,) Pusher] over the data half `data` (as data_components returns it).
+
+    The drift gate (drift_nodes) runs before the Trainer, which waits for it: a refusal
+    stops the run before training. With the config's warm start on for the model, the
+    Trainer gets the served version's copy as its `base_model`. The Pusher gets the
+    run's statistics, which the pushed version then carries.
 
     `make_evaluator(model, examples, candidate, baseline)` builds the task's evaluator
     from those channels; the Pusher pushes only what it blesses. With
     `servability_check`, the model is also loaded as TF Serving would and every signature
     is sent one request, and the Pusher pushes the checked copy (stamped with those
     requests as warm-up records)."""
-    example_gen, schema_gen, transform = data[0], data[2], data[4]
+    example_gen, statistics_gen, schema_gen, transform = data[0], data[1], data[2], data[4]
     ids = node_ids(model)
-    trainer_node = trainer(model, run_fn, schema_gen, transform, trainer_config,
-                           trainer_resources)
     baseline = serving_baseline(config, model)
+    gate = drift_nodes(config, model, statistics_gen, baseline)
+    trainer_node = trainer(model, run_fn, schema_gen, transform, trainer_config,
+                           trainer_resources,
+                           base_model=(baseline.outputs["model"]
+                                       if config.warm_start_for(model) else None))
+    if gate:
+        trainer_node.add_upstream_node(gate[-1])
     evaluator = make_evaluator(model, example_gen.outputs["examples"],
                                trainer_node.outputs["model"],
                                baseline.outputs["model"]).with_id(ids["evaluator"])
-    branch = [trainer_node, baseline, evaluator]
+    branch = [trainer_node, baseline, *gate, evaluator]
     if servability_check:
         servability = ServabilityCheck(
             model=trainer_node.outputs["model"], examples=example_gen.outputs["examples"],
@@ -181,6 +223,7 @@ def gated_branch(config: PipelineConfig, model: str, run_fn: str, data: List,
     else:
         push_inputs = {"model": trainer_node.outputs["model"],
                        "model_blessing": evaluator.outputs["blessing"]}
+    push_inputs["statistics"] = statistics_gen.outputs["statistics"]
     return branch + [pusher(config, model, **push_inputs)]
 
 

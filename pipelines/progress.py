@@ -3,7 +3,7 @@
 LocalDagRunner reports each node through absl INFO logs ("Component X is running." /
 "is finished."). We route absl's logger to a log file, turn those two messages into one
 short line per component on the console, show the Trainers' epoch lines
-(trainer/epoch_log.py), and keep ERROR and above on stderr (everything with --verbose).
+(trainer/epoch_log.py) and the drift gates' verdicts (components/drift_gate.py), and keep ERROR and above on stderr (everything with --verbose).
 Where the other libraries' logging goes is pipelines/console.py's business.
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ import re
 import time
 from typing import Callable, List, Optional
 
+from components.drift_gate import LINE_PREFIX as DRIFT_LINE_PREFIX
 from pipelines import console
 from trainer.epoch_log import EPOCH_LINE
 
@@ -60,7 +61,7 @@ class ComponentProgress:
         if _CACHED.match(msg):
             self._cached = True
             return
-        if self.current and EPOCH_LINE.match(msg):
+        if self.current and (EPOCH_LINE.match(msg) or msg.startswith(DRIFT_LINE_PREFIX)):
             self.echo(f"[{time.strftime('%H:%M:%S')}] {self.current:<24} {msg}")
             return
         m = _FINISHED.match(msg)

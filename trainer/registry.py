@@ -9,9 +9,36 @@ task's package plus one entry in that task's `specs.py`.
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar, Dict, Iterable, List, Mapping, Optional, Sequence, TypeVar
+from typing import ClassVar, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 S = TypeVar("S", bound="ModelSpec")
+
+# The distances TFX's DistributionValidator (TFDV's drift comparators) measures.
+JENSEN_SHANNON = "jensen_shannon"  # numeric histograms and categorical values
+L_INFINITY = "l_infinity"  # categorical values (strings, token frequencies) only
+DISTANCES = (JENSEN_SHANNON, L_INFINITY)
+
+
+@dataclasses.dataclass(frozen=True)
+class DriftCheck:
+    """One bar of the drift gate: the training data's `feature` may lie at most `bar`
+    away (by `distance`) from the data the served version was trained on."""
+    feature: str
+    distance: str  # one of DISTANCES
+    bar: float
+
+    def __post_init__(self):
+        if self.distance not in DISTANCES:
+            raise ValueError(f"drift check on {self.feature!r}: unknown distance "
+                             f"{self.distance!r}; known: {', '.join(DISTANCES)}")
+        if not 0.0 < self.bar <= 1.0:
+            raise ValueError(f"drift check on {self.feature!r}: the bar must be in (0, 1], "
+                             f"got {self.bar}")
+
+
+# The text tasks' default bar: the largest change of one token's share of the corpus
+# (L-infinity over TFDV's top token values); "tokens" is trainer.contract.TOKENS_KEY.
+TEXT_DRIFT_CHECKS = (DriftCheck("tokens", L_INFINITY, 0.05),)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -26,6 +53,12 @@ class ModelSpec:
     # train in one process whatever these say.
     workers: int = 1
     gpus_per_worker: Optional[int] = None
+    # The drift gate's bars against the data the served version was trained on
+    # (components/drift_gate.py); each task's spec class sets its own default.
+    drift_checks: Tuple[DriftCheck, ...] = ()
+    # Start training from the served version's weights (`classics run --warm-start`
+    # turns it on for every model of a run).
+    warm_start: bool = False
 
 
 def lookup(models: Mapping[str, S], name: str) -> S:

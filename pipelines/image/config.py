@@ -16,6 +16,7 @@ class ImagePipelineConfig(PipelineConfig):
     """An image-classification run."""
     task: ClassVar[str] = image_specs.TASK
     specs: ClassVar[Mapping[str, image_specs.ImageModelSpec]] = image_specs.MODELS
+    warm_starts: ClassVar[bool] = True  # trainer/image/train.py reads the base model
     models: Sequence[str] = ("softmax", "cnn")
     # Tolerated eval-accuracy drop against the model being replaced before a push is refused.
     max_accuracy_drop: float = 0.0

@@ -3,7 +3,8 @@
 Everything comes from ML Metadata and the run's artifacts (pipelines/report/runs.py finds
 them; files are read through tf.io.gfile, as the components wrote them): the components'
 states and times; the data (StatisticsGen's statistics and ExampleValidator's
-anomalies, loaded with TFDV); per model the training curves (the
+anomalies, loaded with TFDV); each model's drift gate with both distributions of every
+checked feature (pipelines/report/production.py); per model the training curves (the
 Trainer's TensorBoard event files), the training figures, the gate (candidate, served
 baseline, bars, verdict), the pushed version, and the task's own section (the task
 table's `report_section`: per-class accuracy and confusion matrix for classifiers, word
@@ -32,6 +33,7 @@ from tensorflow_data_validation.utils import anomalies_util
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from pipelines import tasks
+from pipelines.report import production
 from pipelines.report import runs as report
 from pipelines.report import kit as report_kit
 from pipelines.report.kit import Figure, TaskSection
@@ -306,6 +308,21 @@ Examples artifact #{{ data_source.examples_id }}, {{ data_source.how }}).</p>{% 
 {% elif data.validated %}<p class="ok">No anomalies.</p>
 {% else %}<p>ExampleValidator did not run.</p>{% endif %}
 
+<h2>Drift gate</h2>
+{% for d in drift %}
+<h3>{{ d.model }}: <span class="{{ 'ok' if d.ok else 'bad' }}">{{ d.verdict }}</span></h3>
+<p>{{ d.line }}</p>
+{% if d.measurements %}<table class="grid"><tr><th>feature</th><th>distance</th>
+<th>measured</th><th>bar</th><th>result</th></tr>
+{% for m in d.measurements %}<tr><td>{{ m.feature }}</td><td>{{ m.distance }}</td>
+<td>{{ m.value }}</td><td>{{ m.bar }}</td>
+<td class="{{ 'ok' if m.passed else 'bad' }}">{{ 'pass' if m.passed else 'FAIL' }}</td></tr>
+{% endfor %}</table>{% endif %}
+{% for p in d.problems %}<p class="bad">{{ p }}</p>{% endfor %}
+{% for fig in d.figures %}<figure><img src="{{ fig.data_uri }}" alt="{{ fig.title }}">
+<figcaption>{{ fig.title }}</figcaption></figure>{% endfor %}
+{% else %}<p>No drift gate ran in this run.</p>{% endfor %}
+
 {% for m in models %}
 <div class="model" id="model-{{ m.name }}">
 <h2>{{ m.name }}</h2>
@@ -399,6 +416,8 @@ def build(metadata_path: str, pipeline: str, run_id: Optional[str] = None) -> Pa
     figures: List[Figure] = []
     data = data_section(run)
     figures += data["figures"]
+    drift, drift_figures = production.drift_section(run)
+    figures += drift_figures
     models = []
     for m in run.models:
         section = (task.report_section(run, m) if task is not None and
@@ -424,7 +443,7 @@ def build(metadata_path: str, pipeline: str, run_id: Optional[str] = None) -> Pa
                      f"fingerprint {data_source.fingerprint_digest or 'n/a'})"
                      if data_source else "n/a")})
     html = report_kit.render(
-        _PAGE, run=run, models=models, data=data, fmt=report_kit.fmt,
+        _PAGE, run=run, models=models, data=data, drift=drift, fmt=report_kit.fmt,
         metric_title="evaluation" if task is None else f"evaluation ({task.name})",
         data_source=_describe_source(data_source),
         served=[{"name": s.name, "version": s.version,

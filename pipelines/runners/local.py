@@ -14,8 +14,10 @@ from tfx import v1 as tfx
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
 from components import filesystem
+from components.drift_gate import DriftRefused
 from components.input_errors import InputFileError
 from pipelines import console, nodes, tasks
+from pipelines.report import production
 from pipelines.report import runs as report
 from pipelines.config import PipelineConfig, local_beam_args
 from pipelines.progress import ComponentProgress
@@ -81,10 +83,15 @@ class PipelineRunError(RuntimeError):
     pushed (`ran`: the components that ran to the end before it)."""
 
     def __init__(self, component: Optional[str], cause: BaseException, log_path: str,
-                 pipeline_root: Optional[str] = None, ran: Sequence[str] = ()):
+                 pipeline_root: Optional[str] = None, ran: Sequence[str] = (),
+                 run_id: Optional[str] = None):
         self.component = component
         self.cause = cause
         self.log_path = log_path
+        self.run_id = run_id  # None: the runner failed before it chose one
+        if self.refused:  # a gate's verdict, not a failure to explain
+            super().__init__(str(cause))
+            return
         where = f"component {component}" if component else "pipeline"
         if isinstance(cause, DiskFullError):
             folder = full_folder(cause.path) if cause.path else pipeline_root
@@ -99,6 +106,11 @@ class PipelineRunError(RuntimeError):
         else:
             what = f"{type(cause).__name__}: {cause}"
         super().__init__(f"{where} failed: {what}")
+
+    @property
+    def refused(self) -> bool:
+        """A gate refused the run's data (it ran as meant; its report is worth writing)."""
+        return isinstance(self.cause, DriftRefused)
 
 
 class Runner(LocalDagRunner):
@@ -227,7 +239,7 @@ def _run(task: tasks.Task, config: PipelineConfig, data_dir: str,
             runner.run(pipeline)
         except Exception as e:  # pylint: disable=broad-except
             raise PipelineRunError(progress.current, reported_cause(e), log_path,
-                                   config.pipeline_root, progress.ran) from e
+                                   config.pipeline_root, progress.ran, runner.run_id) from e
     if runner.run_id is None:
         raise RuntimeError("LocalDagRunner finished without setting the pipeline run id")
     return report.read_run(config.metadata_path, config.name, runner.run_id,
@@ -235,4 +247,6 @@ def _run(task: tasks.Task, config: PipelineConfig, data_dir: str,
 
 
 def format_summary(config: PipelineConfig, result: report.RunReport) -> str:
-    return report.format_summary(result, tasks.of_config(config).describe_metrics)
+    """The run's summary, then the production loop's lines (warm starts)."""
+    return "\n".join([report.format_summary(result, tasks.of_config(config).describe_metrics),
+                      *production.summary_lines(result)])

@@ -79,3 +79,43 @@ def test_a_model_not_blessed_is_not_pushed(tmp_path):
     assert pushed.get_int_custom_property("pushed") == 0
     assert not os.path.exists(base)
 
+
+
+def test_a_pushed_version_carries_the_statistics_of_its_training_data(tmp_path, monkeypatch):
+    statistics = standard_artifacts.ExampleStatistics()
+    statistics.uri = str(tmp_path / "stats")
+    statistics.split_names = '["train", "eval"]'
+    for split in ("train", "eval"):
+        os.makedirs(tmp_path / "stats" / f"Split-{split}")
+        (tmp_path / "stats" / f"Split-{split}" / "FeatureStats.pb").write_bytes(
+            split.encode())
+    base = str(tmp_path / "repo")
+    model = standard_artifacts.Model()
+    model.uri = str(tmp_path / "model")
+    _saved_model(os.path.join(model.uri, "Format-Serving"), 1.0)
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.set_int_custom_property("blessed", 1)
+    pushed = standard_artifacts.PushedModel()
+    pushed.uri = str(tmp_path / "pushed")
+    seen = []
+    real_copy = pusher.copy_model
+
+    def copy_model(src, dst):  # the statistics are there before the model is
+        seen.append(sorted(os.listdir(os.path.join(dst, "training_statistics"))))
+        real_copy(src, dst)
+
+    monkeypatch.setattr(pusher, "copy_model", copy_model)
+    pusher.Executor().Do(
+        {specs.MODEL_KEY: [model], specs.MODEL_BLESSING_KEY: [blessing],
+         pusher.STATISTICS_KEY: [statistics]},
+        {specs.PUSHED_MODEL_KEY: [pushed]},
+        {specs.PUSH_DESTINATION_KEY: proto_utils.proto_to_json(
+            pusher_pb2.PushDestination(filesystem=pusher_pb2.PushDestination.Filesystem(
+                base_directory=base)))})
+    version = pushed.get_string_custom_property("pushed_destination")
+    assert seen == [["Split-eval", "Split-train"]]
+    for split in ("train", "eval"):
+        with open(os.path.join(version, "training_statistics", f"Split-{split}",
+                               "FeatureStats.pb"), "rb") as f:
+            assert f.read() == split.encode()
+    assert os.path.exists(os.path.join(version, "saved_model.pb"))

@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Callable, ClassVar, Dict, Optional, Union
+from typing import Callable, ClassVar, Dict, Optional, Tuple, Union
 
 import tensorflow as tf
 
 from trainer.image.models import highway, inception, lenet, nin, resnet, softmax
-from trainer.registry import ModelSpec
+from trainer.contract import IMAGE_KEY, LABEL_KEY
+from trainer.registry import JENSEN_SHANNON, DriftCheck, ModelSpec
 
 TASK = "image"
+# The drift gate's default bars for classifiers: the class mix and the pixel-value
+# histogram. Two samples of one distribution measure about 0.01 (label, 300 digits) and
+# 0.001 (pixels); a span holding half the classes measures about 0.6 on the label.
+IMAGE_DRIFT_CHECKS = (DriftCheck(LABEL_KEY, JENSEN_SHANNON, 0.1),
+                      DriftCheck(IMAGE_KEY, JENSEN_SHANNON, 0.1))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -37,6 +43,7 @@ class ImageModelSpec(ModelSpec):
     # Random pad-4 crop + horizontal flip (`trainer.image.augment`) on training batches
     # of colour corpora (C == 3) only; digits are never mirrored.
     augment: bool = False
+    drift_checks: Tuple[DriftCheck, ...] = IMAGE_DRIFT_CHECKS
 
     def make_optimizer(
         self,

@@ -18,6 +18,7 @@ import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from trainer import epoch_log, outputs, registry, schedules, strategy as strategy_lib, tf_env
+from trainer import warm_start
 from trainer.contract import KERAS_FILE
 from trainer.image import data, export, specs
 from trainer.image.config import TrainConfig
@@ -104,12 +105,18 @@ def train(fn_args: FnArgs, extra_callbacks=()) -> tf.keras.Model:
 
     with strategy.scope():
         model = spec.build(cfg.image_shape, cfg.num_classes)
+        # A base model is given only when the run warm-starts (pipelines/nodes.py).
+        warm = (warm_start.restore(model, fn_args.base_model,
+                                   lambda: spec.build(cfg.image_shape, cfg.num_classes))
+                if fn_args.base_model else None)
         model.compile(
             optimizer=spec.make_optimizer(schedules.make_schedule(
                 spec.lr_schedule, spec.learning_rate, steps_per_epoch, epochs)),
             loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
-    phases.end("model_build", f"{model.count_params():,} parameters")
+    phases.end("model_build", f"{model.count_params():,} parameters" + (
+        "" if warm is None else "; warm start" if warm.restored
+        else f"; from scratch: {warm.reason}"))
     meter = ThroughputMeter(steps_per_epoch * global_batch)
     backup = backup_dir(fn_args, cfg)
     callbacks = [
@@ -154,6 +161,8 @@ def train(fn_args: FnArgs, extra_callbacks=()) -> tf.keras.Model:
         "params": int(model.count_params()),
         "phase_seconds": phases.seconds, "trainer_seconds": phases.total(),
     }
+    if warm is not None:
+        stats["warm_start"] = warm.as_stats()
     outputs.write_stats(fn_args, stats)
     return model
 

@@ -3,9 +3,9 @@ entry changes, and its perplexity ceiling."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Dict, Optional
+from typing import Any, ClassVar, Dict, Optional, Tuple
 
-from trainer.registry import ModelSpec
+from trainer.registry import TEXT_DRIFT_CHECKS, DriftCheck, ModelSpec
 
 TASK = "lm"
 
@@ -15,6 +15,7 @@ class LanguageModelSpec(ModelSpec):
     """A recurrent language model: an LMConfig preset (trainer/lm/config.py), the fields
     this entry changes, and its perplexity ceiling."""
     task: ClassVar[str] = TASK
+    drift_checks: Tuple[DriftCheck, ...] = TEXT_DRIFT_CHECKS
     preset: str
     settings: Dict[str, Any]
     # Evaluator ceiling on eval perplexity. The CPU-sized entries' bar: on the embedded

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Dict
+from typing import Any, ClassVar, Dict, Tuple
 
-from trainer.registry import ModelSpec
+from trainer.registry import TEXT_DRIFT_CHECKS, DriftCheck, ModelSpec
 
 TASK = "word2vec"
 
@@ -13,6 +13,7 @@ TASK = "word2vec"
 class Word2VecSpec(ModelSpec):
     """A word2vec model: trainer.word2vec.config.Word2VecConfig settings and its gate."""
     task: ClassVar[str] = TASK
+    drift_checks: Tuple[DriftCheck, ...] = TEXT_DRIFT_CHECKS
     # Word2VecConfig fields this model sets beyond the config's defaults.
     settings: Dict[str, Any]
     # Evaluator bars. Measured on the embedded excerpt with loss "neg": skip-gram WS353

@@ -69,7 +69,8 @@ def test_one_pipeline_per_corpus_with_every_model_off_one_transform(compiled):
     tasks = set(spec.root.dag.tasks)
     shared = {"MnistExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform"}
     per_model = {f"{node}.{m}" for m in ("softmax", "cnn") for node in
-                 ("Trainer", "ServingBaseline", "Evaluator", "ServabilityCheck", "Pusher")}
+                 ("Trainer", "ServingBaseline", "Evaluator", "ServabilityCheck", "Pusher",
+                  "DriftBaseline", "DistributionValidator", "DriftGate")}
     assert tasks == shared | per_model
     for model in ("softmax", "cnn"):
         trainer = spec.root.dag.tasks[f"Trainer.{model}"]
@@ -79,6 +80,11 @@ def test_one_pipeline_per_corpus_with_every_model_off_one_transform(compiled):
         assert evaluator["baseline_model"].task_output_artifact.producer_task \
             == f"ServingBaseline.{model}"
         assert evaluator["model"].task_output_artifact.producer_task == f"Trainer.{model}"
+        # The drift gate runs before the Trainer, on the served version's statistics.
+        assert f"DriftGate.{model}" in trainer.dependent_tasks
+        drift = spec.root.dag.tasks[f"DriftBaseline.{model}"].inputs.artifacts
+        assert drift["model"].task_output_artifact.producer_task == f"ServingBaseline.{model}"
+        assert not spec.root.dag.tasks[f"DriftGate.{model}"].caching_options.enable_cache
 
 
 def test_only_container_executors_and_no_resolver(compiled):
@@ -284,7 +290,9 @@ def test_pusher_writes_to_the_serving_repository(compiled):
     dest = json.loads(task.inputs.parameters["push_destination"].runtime_value.constant
                       .string_value)
     assert dest["filesystem"]["base_directory"] == "s3://mlpipeline/serving/mnist_cnn"
-    assert set(task.inputs.artifacts) == {"model_blessing", "infra_blessing"}
+    assert set(task.inputs.artifacts) == {"model_blessing", "infra_blessing", "statistics"}
+    assert task.inputs.artifacts["statistics"].task_output_artifact.producer_task \
+        == "StatisticsGen"  # each pushed version carries the data's statistics
 
 
 def test_a_resolver_ir_is_refused(tmp_path):
