@@ -267,10 +267,11 @@ def _run_task_safely(state: _Run, task: ir_dag.Task, echo: Callable[[str], None]
 def schedule(ir: ir_dag.IR, order: List[str], state: _Run, parallelism: int,
              echo: Callable[[str], None]) -> List[TaskResult]:
     """Runs the tasks as the DAG allows: a task starts once every task it waits for
-    (dag.upstream) finished, at most `parallelism` at a time, ready tasks in `order`.
-    After a failure, as Argo's DAG template with its default failFast: no new task
-    starts, the running ones finish, and the first failure is raised (with any other
-    that failed meanwhile)."""
+    (dag.upstream, the Argo task's dependencies) finished, at most `parallelism` at a
+    time, ready tasks in `order`. After a failure, as Argo's DAG template with its
+    default failFast (KFP 2.17's `backend/src/v2/compiler/argocompiler` sets none): no
+    new task starts, the running ones finish, and the first failure is raised (with any
+    other that failed meanwhile)."""
     waits = {name: set(ir_dag.upstream(ir.tasks[name].spec)) for name in order}
     finished: Dict[str, TaskResult] = {}
     started: List[str] = []

@@ -184,8 +184,7 @@ def test_the_same_ir_again_is_judged_against_the_served_versions(s3, first, seco
         assert len(after[model]) == len(before[model]) + int(blessed), (model, after)
 
 
-def test_an_ir_with_a_gate_out_of_reach_refuses_and_pushes_nothing(s3, first, second,
-                                                                   tmp_path):
+def test_an_ir_with_a_gate_out_of_reach_refuses_and_pushes_nothing(s3, tmp_path):
     gate = _compile(s3, tmp_path / "kfp", ("softmax",), 1.5)
     served = _versions(s3, "softmax")
     result, _ = _run(s3, gate, "gate")  # a refusal is a run that succeeded
