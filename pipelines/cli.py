@@ -227,6 +227,7 @@ def _cmd_compile(args) -> int:
     from pipelines.runners import kubeflow as kubeflow_runner
 
     settings = {"epochs": args.epochs, "batch_size": args.batch_size,
+                "min_accuracy": args.min_accuracy, "max_perplexity": args.max_perplexity,
                 "mixed_precision": True if args.mixed_precision else None,
                 "workers": args.workers, "gpus_per_worker": args.gpus_per_worker,
                 "span": args.span}
@@ -267,11 +268,14 @@ def _cmd_run_ir(args) -> int:
     try:
         result = ir_run.run_ir(args.ir_file, pipeline_root=args.pipeline_root,
                                run_id=args.run_id, secrets_file=args.secrets,
-                               publish_logs=not args.no_publish_logs)
+                               publish_logs=not args.no_publish_logs,
+                               parallelism=args.parallelism, local_mounts=args.local_mounts)
     except ir_run.IRRunError as e:
         for done in e.results:
             print(f"  {done.name}: exit {done.exit_code} in {done.seconds:.1f} s",
                   file=sys.stderr)
+        for other in e.others:
+            print(f"also failed: {other}", file=sys.stderr)
         if e.not_run:
             print(f"not run: {', '.join(e.not_run)}", file=sys.stderr)
         if e.log_tail:
@@ -552,6 +556,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="Trainers use mixed_float16 on their GPUs")
     comp.add_argument("--epochs", type=_positive_int)
     comp.add_argument("--batch-size", type=_positive_int)
+    comp.add_argument("--min-accuracy", type=float, help="override the Evaluator's bar")
+    comp.add_argument("--max-perplexity", type=float,
+                      help="override the language models' perplexity ceiling")
     comp.add_argument("--word2vec-kernel", choices=["tape", "fused"],
                       help="word2vec's Trainers: tape (default, any number of workers) or "
                            "fused (one pod; refused with --workers above 1)")
@@ -566,10 +573,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "with inputs, outputs and environment as KFP 2.17's driver and "
                        "launcher give them (a local driver, not Kubeflow)")
     run_ir.add_argument("ir_file", help="a YAML file written by `classics compile`")
-    run_ir.add_argument("--pipeline-root", metavar="DIR",
-                        help="local folder the run's outputs go under, as "
-                             "DIR/<pipeline>/<run id>/<task>/<uuid>/<output> (default: "
-                             "the IR's own root, when it is a folder)")
+    run_ir.add_argument("--pipeline-root", metavar="ROOT",
+                        help="local folder or s3:// URI the run's outputs go under, as "
+                             "ROOT/<pipeline>/<run id>/<task>/<uuid>/<output> (default: "
+                             "the IR's own root); s3:// takes this shell's S3 variables")
     run_ir.add_argument("--run-id", help="the run's id (default: a new UUID)")
     run_ir.add_argument("--secrets", metavar="FILE",
                         help="YAML/JSON {secret name: {key: value}} standing in for the "
@@ -578,6 +585,13 @@ def build_parser() -> argparse.ArgumentParser:
     run_ir.add_argument("--no-publish-logs", action="store_true",
                         help="as a KFP install with PUBLISH_LOGS=false: no executor-logs "
                              "output artifact in each task's ExecutorInput")
+    run_ir.add_argument("--parallelism", type=_positive_int,
+                        help="tasks running at once, as the DAG allows (default: the "
+                             "usable CPU cores)")
+    run_ir.add_argument("--local-mounts", metavar="DIR",
+                        help="s3:// roots: the folder standing in for each pod's /s3 "
+                             "(default: a temporary folder, removed after a run that "
+                             "succeeded)")
     run_ir.set_defaults(func=_cmd_run_ir)
 
     subm = sub.add_parser("submit", help="upload and start a compiled pipeline on KFP")

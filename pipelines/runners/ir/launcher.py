@@ -2,9 +2,10 @@
 
 Read from kubeflow/pipelines at tag 2.17.0, `backend/src/v2/component/launcher_v2.go`:
 executeV2 (addDefaultParams, then compileCmdAndArgs with getPlaceholders, then execute),
-execute (prepareOutputFolders, the log writer of getLogWriter, the command, then
-getExecutorOutputFile), collectOutputParameters and uploadOutputArtifacts
-(mergeRuntimeArtifacts, then RecordArtifact into MLMD). What the next task's driver reads
+execute (downloadArtifacts, prepareOutputFolders, the log writer of getLogWriter, the
+command, then getExecutorOutputFile), collectOutputParameters and uploadOutputArtifacts
+(mergeRuntimeArtifacts, UploadBlob from each output's local path, then RecordArtifact into
+MLMD). The copies to and from the bucket are objectstore.py's. What the next task's driver reads
 back comes from `backend/src/v2/metadata`: converter.go toMLMDArtifact /
 StructValueToMLMDValue / toRuntimeArtifact and client.go GetOutputArtifactsByExecutionId
 (`Schema: ""`) with OutputArtifact.ToRuntimeArtifact.
@@ -15,14 +16,14 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from google.protobuf import json_format, struct_pb2
 from kfp import dsl
 from kfp.dsl import placeholders as kfp_placeholders
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from pipelines.runners.ir import driver
+from pipelines.runners.ir import driver, objectstore
 from pipelines.runners.ir.driver import (EXECUTOR_LOGS, DriverError, ExecutorInput,
                                          RuntimeArtifact, local_path_for_uri)
 
@@ -267,3 +268,84 @@ def prepare_output_folders(executor_input: ExecutorInput, staging: str) -> None:
         for artifact in listed.artifacts:
             os.makedirs(os.path.dirname(local_path_for_uri(artifact.uri, staging)),
                         exist_ok=True)
+
+
+def _pod_path(uri: str, staging: str) -> Optional[str]:
+    """LocalPathForURI as the backend has it: None for a URI with no object-store
+    scheme (a local folder is a path of this machine, not of a pod)."""
+    if "://" not in uri:
+        return None
+    try:
+        return local_path_for_uri(uri, staging)
+    except DriverError:
+        return None
+
+
+def _workspace(artifact: RuntimeArtifact) -> bool:
+    value = artifact.metadata.fields.get("_kfp_workspace")
+    return value is not None and value.WhichOneof("kind") == "bool_value" and value.bool_value
+
+
+def _bucket_for(uri: str, default: objectstore.Bucket, name: str) -> objectstore.Bucket:
+    """fetchNonDefaultBuckets: an artifact outside the pipeline root's prefixed bucket is
+    read through a bucket of its own (no prefix; the same session here)."""
+    if uri.startswith(default.config.prefixed_bucket()):
+        return default
+    try:
+        config = objectstore.parse_bucket_config_for_artifact_uri(uri)
+        return objectstore.Bucket(config, default.client)
+    except objectstore.ObjectStoreError as e:
+        raise LauncherError(f"failed to parse bucketConfig for output artifact {name!r} "
+                            f"with uri {uri!r}: {e}") from e
+
+
+def download_artifacts(executor_input: ExecutorInput, bucket: objectstore.Bucket,
+                       staging: str) -> None:
+    """downloadArtifacts: every input artifact with an object-store URI is copied to its
+    local path (LocalPathForURI under `staging`, the pod's /s3 and /gcs mounts), whether
+    or not the command reads that path; workspace artifacts are skipped."""
+    for name, listed in executor_input.inputs.artifacts.items():
+        for artifact in listed.artifacts:
+            local_path = _pod_path(artifact.uri, staging)
+            if _workspace(artifact) or local_path is None:
+                continue
+            source = _bucket_for(artifact.uri, bucket, name)
+            try:
+                key = source.config.key_from_uri(artifact.uri)
+                objectstore.download_blob(source, local_path, key)
+            except objectstore.ObjectStoreError as e:
+                raise LauncherError(f"failed to download input artifact {name!r} from "
+                                    f"remote storage URI {artifact.uri!r}: {e}") from e
+
+
+def upload_output_artifacts(artifacts: Dict[str, RuntimeArtifact],
+                            bucket: objectstore.Bucket, staging: str, succeeded: bool
+                            ) -> Dict[str, RuntimeArtifact]:
+    """uploadOutputArtifacts on merged outputs (merged_outputs): each output's local path
+    is uploaded to its URI's key under the pipeline root's bucket; returns the artifacts
+    the launcher records. After a failed command only executor-logs is uploaded. A local
+    path the command did not write is no error (TFX's executors write to the URIs
+    themselves); an executor-logs never written is not recorded."""
+    recorded = {}
+    for name, artifact in artifacts.items():
+        if not succeeded and name != EXECUTOR_LOGS:
+            continue
+        local_path = _pod_path(artifact.uri, staging)
+        if local_path is None:  # not uploaded, recorded (executor-logs is dropped)
+            if name != EXECUTOR_LOGS:
+                recorded[name] = artifact
+            continue
+        try:
+            key = bucket.config.key_from_uri(artifact.uri)
+        except objectstore.ObjectStoreError as e:
+            raise LauncherError(f"failed to upload output artifact {name!r}: {e}") from e
+        try:
+            objectstore.upload_blob(bucket, local_path, key)
+        except FileNotFoundError:
+            if name == EXECUTOR_LOGS:
+                continue
+        except objectstore.ObjectStoreError as e:
+            raise LauncherError(f"failed to upload output artifact {name!r} to remote "
+                                f"storage URI {artifact.uri!r}: {e}") from e
+        recorded[name] = artifact
+    return recorded

@@ -1,18 +1,25 @@
-"""Walks a compiled IR's root DAG in dependency order and runs each task's own command.
+"""Walks a compiled IR's root DAG and runs each task's own command, independent tasks at
+the same time (schedule()).
 
 For each task: the driver's ExecutorInput (driver.py), the launcher's command line
 (launcher.py), then the command as a subprocess with only the environment a pod of the
 image would give it (image_environment() plus the IR's env and the platform spec's Secret
-variables), then the executor output file read as the launcher reads it. The container
+variables), then the executor output file read as the launcher reads it. With an s3:// pipeline root
+the launcher's copies come around the command: input artifacts downloaded to the pod's
+local paths before, outputs uploaded from them after (launcher.py, objectstore.py). The container
 image is a name only: commands run with this machine's Python and the project's code.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import datetime
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import uuid
 from typing import Callable, Dict, List, Optional
@@ -20,7 +27,8 @@ from typing import Callable, Dict, List, Optional
 import yaml
 
 from pipelines.runners.ir import dag as ir_dag
-from pipelines.runners.ir import driver, launcher
+from pipelines.runners.ir import driver, launcher, objectstore
+from trainer.runtime import object_store
 
 # The image's own ENV lines (Dockerfile; a test keeps them in step) and the one its base
 # image (python:3.10-slim) sets that programs read.
@@ -42,8 +50,9 @@ class IRRunError(RuntimeError):
         self.task = task
         self.log_path = log_path
         self.log_tail = log_tail  # the task log's last lines, when its command ran
-        self.results: List["TaskResult"] = []  # the tasks that finished before it
-        self.not_run: List[str] = []  # the tasks after it
+        self.results: List["TaskResult"] = []  # the tasks that finished
+        self.others: List["IRRunError"] = []  # tasks that failed while it ran
+        self.not_run: List[str] = []  # the tasks never started
         super().__init__(f"task {task} failed: {message}")
 
 
@@ -54,6 +63,7 @@ class TaskResult:
     seconds: float
     log_path: Optional[str] = None
     executor_input: Optional[driver.ExecutorInput] = None
+    started: float = 0.0  # seconds after the run started
 
 
 @dataclasses.dataclass
@@ -105,14 +115,30 @@ def secret_source(secrets_file: Optional[str], environ: Optional[Dict[str, str]]
 
 
 def check_pipeline_root(root: str) -> str:
-    """A local folder (made absolute). Object-store roots need the launcher's uploads
-    and downloads, which this local driver does not do."""
+    """A local folder (made absolute) or an s3:// root (its bucket as the launcher's
+    objectstore.ParseBucketConfig reads it). gs:// and minio:// roots, which the backend
+    takes too, have no bucket here."""
     if not root:
-        raise ValueError("the IR names no pipeline root; pass --pipeline-root DIR")
-    if "://" in root:
-        raise ValueError(f"pipeline root {root}: this local driver writes under a local "
-                         "folder only; pass --pipeline-root DIR")
-    return os.path.abspath(root)
+        raise ValueError("the IR names no pipeline root; pass --pipeline-root")
+    if "://" not in root:
+        return os.path.abspath(root)
+    try:
+        objectstore.parse_bucket_config(root)
+    except objectstore.ObjectStoreError as e:
+        raise ValueError(f"pipeline root {root}: {e}") from None
+    if not root.startswith(objectstore.OPENED_SCHEMES):
+        raise ValueError(f"pipeline root {root}: only s3:// object stores (or a local "
+                         "folder) are run here")
+    return root
+
+
+def default_parallelism() -> int:
+    """The cores this process may use: every task is a Python process importing
+    TensorFlow, so more at once than cores only makes each slower."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _tail(path: str, lines: int = LOG_TAIL_LINES) -> str:
@@ -124,23 +150,38 @@ def _tail(path: str, lines: int = LOG_TAIL_LINES) -> str:
 
 
 class _Run:
-    def __init__(self, ir: ir_dag.IR, ctx: driver.RunContext, staging: str,
-                 secrets: driver.SecretLookup, base_env: Dict[str, str]):
+    """One run's driver and launcher state. Tasks run in threads (one subprocess each);
+    what they share (the outputs recorded so far, the artifact ids) is read and written
+    under a lock."""
+
+    def __init__(self, ir: ir_dag.IR, ctx: driver.RunContext, mounts: str,
+                 secrets: driver.SecretLookup, base_env: Dict[str, str],
+                 bucket: Optional[objectstore.Bucket]):
         self.ir = ir
         self.ctx = ctx
-        self.staging = staging
+        self.mounts = mounts
         self.secrets = secrets
         self.base_env = base_env
+        self.bucket = bucket  # None: a local pipeline root, nothing to copy
         self.produced: Dict[str, driver.Produced] = {}
         self.next_artifact_id = 1
+        self.started = time.monotonic()
+        self.lock = threading.Lock()
+
+    def staging(self, task: ir_dag.Task) -> str:
+        """Where this task's pod has its /s3, /gcs and /minio folders: one per task, as
+        each pod has its own file system."""
+        return os.path.join(self.mounts, task.name)
 
     def _prepare(self, task: ir_dag.Task):
         """The driver's part: ExecutorInput, environment and the pod's command line."""
-        executor_input = driver.ExecutorInput(inputs=driver.resolve_inputs(
-            task.spec, task.component, self.ctx, task.name, self.produced))
+        with self.lock:
+            inputs = driver.resolve_inputs(task.spec, task.component, self.ctx, task.name,
+                                           self.produced)
+        executor_input = driver.ExecutorInput(inputs=inputs)
         executor_input.outputs.CopyFrom(driver.provision_outputs(
             self.ctx, task.name, task.component.output_definitions, str(uuid.uuid4()),
-            self.staging))
+            self.staging(task)))
         env = dict(self.base_env)
         env.update(driver.pod_environment(task.container, task.kubernetes, self.secrets))
         command = (driver.resolve_container_args(list(task.container.command), executor_input)
@@ -149,19 +190,22 @@ class _Run:
 
     def run_task(self, task: ir_dag.Task, echo: Callable[[str], None]) -> TaskResult:
         start = time.monotonic()
+        staging = self.staging(task)
         try:
             executor_input, env, command = self._prepare(task)
             with_defaults = launcher.add_default_params(executor_input, task.component)
-            argv = launcher.compile_cmd_and_args(with_defaults, command, self.staging)
+            argv = launcher.compile_cmd_and_args(with_defaults, command, staging)
             left = launcher.unfilled_placeholders(
                 argv, launcher.executor_input_json(with_defaults))
             if left:
                 raise launcher.LauncherError(
                     f"placeholders nothing fills: {', '.join(sorted(set(left)))}")
-            launcher.prepare_output_folders(executor_input, self.staging)
+            if self.bucket is not None:
+                launcher.download_artifacts(executor_input, self.bucket, staging)
+            launcher.prepare_output_folders(executor_input, staging)
         except (driver.DriverError, launcher.LauncherError) as e:
             raise IRRunError(task.name, str(e)) from e
-        log_path = self._log_path(executor_input)
+        log_path = self._log_path(executor_input, staging)
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
         shown = " ".join(a if len(a) <= 40 else a[:37] + "..." for a in argv[:3])
         echo(f"  {task.name}: running {shown} ... (log {log_path})")
@@ -169,46 +213,132 @@ class _Run:
             code = subprocess.run(argv, env=env, cwd=PROJECT_DIR, stdin=subprocess.DEVNULL,
                                   stdout=log, stderr=subprocess.STDOUT, check=False).returncode
         result = TaskResult(task.name, code, time.monotonic() - start, log_path,
-                            executor_input)
+                            executor_input, started=start - self.started)
         if code != 0:
+            if self.bucket is not None:  # executeV2 still uploads the log; errors ignored
+                try:
+                    launcher.upload_output_artifacts(
+                        launcher.merged_outputs(executor_input, launcher.ExecutorOutput()),
+                        self.bucket, staging, succeeded=False)
+                except launcher.LauncherError:
+                    pass
             raise IRRunError(task.name, f"exit status {code}", log_path, _tail(log_path))
         try:
             output = launcher.read_executor_output(executor_input.outputs.output_file)
             launcher.collect_output_parameters(executor_input, output, task.component)
-            artifacts = {}
-            for name, artifact in launcher.merged_outputs(executor_input, output).items():
-                artifacts[name] = launcher.recorded_artifact(artifact, self.next_artifact_id)
-                self.next_artifact_id += 1
+            merged = launcher.merged_outputs(executor_input, output)
+            if self.bucket is not None:
+                merged = launcher.upload_output_artifacts(merged, self.bucket, staging,
+                                                          succeeded=True)
         except launcher.LauncherError as e:
             raise IRRunError(task.name, str(e), log_path) from e
-        self.produced[task.name] = driver.Produced(artifacts, dict(output.parameter_values))
+        with self.lock:
+            artifacts = {}
+            for name, artifact in merged.items():
+                artifacts[name] = launcher.recorded_artifact(artifact, self.next_artifact_id)
+                self.next_artifact_id += 1
+            self.produced[task.name] = driver.Produced(artifacts,
+                                                       dict(output.parameter_values))
         result.seconds = time.monotonic() - start
         return result
 
-    def _log_path(self, executor_input: driver.ExecutorInput) -> str:
+    @staticmethod
+    def _log_path(executor_input: driver.ExecutorInput, staging: str) -> str:
         """getLogWriter's file: the executor-logs artifact's local path; without published
         logs (the launcher writes to its stdout only), one beside the output file."""
         logs = executor_input.outputs.artifacts.get(driver.EXECUTOR_LOGS)
         if logs is not None and logs.artifacts:
-            return driver.local_path_for_uri(logs.artifacts[0].uri, self.staging)
+            return driver.local_path_for_uri(logs.artifacts[0].uri, staging)
         return os.path.join(os.path.dirname(executor_input.outputs.output_file),
                             "executor.log")
+
+
+def _run_task_safely(state: _Run, task: ir_dag.Task, echo: Callable[[str], None]
+                     ) -> TaskResult:
+    """run_task with any other error of its thread (a full disk, say) as its failure."""
+    try:
+        return state.run_task(task, echo)
+    except IRRunError:
+        raise
+    except Exception as e:  # pylint: disable=broad-except
+        raise IRRunError(task.name, f"{type(e).__name__}: {e}") from e
+
+
+def schedule(ir: ir_dag.IR, order: List[str], state: _Run, parallelism: int,
+             echo: Callable[[str], None]) -> List[TaskResult]:
+    """Runs the tasks as the DAG allows: a task starts once every task it waits for
+    (dag.upstream, the Argo task's dependencies) finished, at most `parallelism` at a
+    time, ready tasks in `order`. After a failure, as Argo's DAG template with its
+    default failFast (KFP 2.17's `backend/src/v2/compiler/argocompiler` sets none): no
+    new task starts, the running ones finish, and the first failure is raised (with any
+    other that failed meanwhile)."""
+    waits = {name: set(ir_dag.upstream(ir.tasks[name].spec)) for name in order}
+    finished: Dict[str, TaskResult] = {}
+    started: List[str] = []
+    running: Dict[concurrent.futures.Future, str] = {}
+    failures: List[IRRunError] = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=parallelism,
+                                               thread_name_prefix="ir-task") as pool:
+        while True:
+            if not failures:
+                for name in order:
+                    if len(running) >= parallelism:
+                        break
+                    if name not in started and waits[name] <= set(finished):
+                        started.append(name)
+                        running[pool.submit(_run_task_safely, state, ir.tasks[name],
+                                            echo)] = name
+            if not running:
+                break
+            done, _ = concurrent.futures.wait(
+                running, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: started.index(running[f])):
+                name = running.pop(future)
+                try:
+                    finished[name] = future.result()
+                except IRRunError as e:
+                    failures.append(e)
+                    continue
+                echo(f"  {name}: exit 0 in {finished[name].seconds:.1f} s")
+    results = [finished[name] for name in order if name in finished]
+    if failures:
+        first = failures[0]
+        first.results = results
+        first.others = failures[1:]
+        first.not_run = [name for name in order if name not in started]
+        raise first
+    return results
 
 
 def new_run_id() -> str:
     return str(uuid.uuid4())
 
 
+def _exists(root: str, bucket: Optional[objectstore.Bucket]) -> bool:
+    if bucket is None:
+        return os.path.exists(root)
+    return bool(bucket.list(bucket.config.key_from_uri(root) + "/"))
+
+
 def run_ir(path: str, pipeline_root: Optional[str] = None, run_id: Optional[str] = None,
            secrets_file: Optional[str] = None, publish_logs: bool = True,
            echo: Callable[[str], None] = print, python: str = sys.executable,
-           environ: Optional[Dict[str, str]] = None) -> RunResult:
-    """Runs the IR at `path`; raises IRRunError naming the first task that fails (the
-    tasks after it are not run)."""
+           environ: Optional[Dict[str, str]] = None, parallelism: Optional[int] = None,
+           local_mounts: Optional[str] = None) -> RunResult:
+    """Runs the IR at `path`; raises IRRunError naming the first task that fails (no task
+    starts after it; the running ones finish).
+
+    With an s3:// root the launcher's bucket is opened with this shell's S3 settings
+    (trainer.runtime.object_store), its bucket checked before anything runs, and the
+    pods' local folders are `local_mounts` (default: a new temporary folder, removed
+    after a run where every task exited 0)."""
     ir = ir_dag.load(path)
     order = ir_dag.order(ir)
     root = check_pipeline_root(pipeline_root or ir.default_pipeline_root or "")
     run_id = run_id or new_run_id()
+    parallelism = parallelism or default_parallelism()
+    if parallelism < 1:
+        raise ValueError(f"--parallelism {parallelism}: must be at least 1")
     for name, spec in ir.spec.root.input_definitions.parameters.items():
         if not spec.HasField("default_value") and not spec.is_optional:
             raise ir_dag.IRFileError(f"{path}: pipeline parameter {name} has no default "
@@ -223,27 +353,33 @@ def run_ir(path: str, pipeline_root: Optional[str] = None, run_id: Optional[str]
                     ir.spec.root.input_definitions.parameters.items()
                     if s.HasField("default_value")},
         publish_logs=publish_logs)
-    if os.path.exists(ctx.run_root):
+    bucket = None
+    if "://" in root:
+        object_store.check_bucket(root)  # FileNotFoundError naming the bucket
+        bucket = objectstore.open_bucket(objectstore.parse_bucket_config(root))
+    if _exists(ctx.run_root, bucket):
         raise ValueError(f"run {run_id}: {ctx.run_root} exists already; choose another "
                          "--run-id")
-    os.makedirs(ctx.run_root)
-    # Stands in for the pods' /gcs, /s3 and /minio mounts (unused with a local root).
-    staging = os.path.join(ctx.run_root, ".local-mounts")
+    temporary = bucket is not None and not local_mounts
+    if bucket is None:
+        os.makedirs(ctx.run_root)
+        # Stands in for the pods' /gcs, /s3 and /minio mounts (unused with a local root).
+        mounts = local_mounts or os.path.join(ctx.run_root, ".local-mounts")
+    else:
+        mounts = local_mounts or tempfile.mkdtemp(prefix=f"run-ir-{run_id}-")
+    mounts = os.path.abspath(mounts)
     image = _image(ir)
     echo(f"IR run {run_id} of {ir.pipeline_name} from {path}: a local driver following "
          "KFP 2.17's rules, not Kubeflow")
     echo(f"  run root {ctx.run_root}; commands run with {python} instead of the image "
-         f"{image}")
-    state = _Run(ir, ctx, staging, secret_source(secrets_file, environ),
-                 image_environment(python))
-    results: List[TaskResult] = []
-    for i, name in enumerate(order):
-        try:
-            results.append(state.run_task(ir.tasks[name], echo))
-        except IRRunError as e:
-            e.results, e.not_run = results, order[i + 1:]
-            raise
-        echo(f"  {name}: exit 0 in {results[-1].seconds:.1f} s")
+         f"{image}; up to {parallelism} at a time")
+    if bucket is not None:
+        echo(f"  the pods' /s3 folders: {mounts}/<task>/s3")
+    state = _Run(ir, ctx, mounts, secret_source(secrets_file, environ),
+                 image_environment(python), bucket)
+    results = schedule(ir, order, state, parallelism, echo)
+    if temporary:
+        shutil.rmtree(mounts, ignore_errors=True)
     return RunResult(path, ir.pipeline_name, run_id, ctx.run_root, image, results, [],
                      state.produced)
 
@@ -257,8 +393,9 @@ def format_summary(result: RunResult) -> str:
     width = max(len(t.name) for t in result.tasks) if result.tasks else 4
     lines = [f"IR run {result.run_id} of {result.pipeline_name}: {len(result.tasks)} "
              f"task(s), every one exited 0",
-             f"  {'task'.ljust(width)}  exit  seconds"]
+             f"  {'task'.ljust(width)}  exit   start  seconds"]
     for t in result.tasks:
-        lines.append(f"  {t.name.ljust(width)}  {t.exit_code:>4}  {t.seconds:7.1f}")
+        lines.append(f"  {t.name.ljust(width)}  {t.exit_code:>4}  {t.started:6.1f}  "
+                     f"{t.seconds:7.1f}")
     lines.append(f"  outputs under {result.run_root}")
     return "\n".join(lines)

@@ -744,3 +744,25 @@ def test_cli_compile_local_folders_only_when_asked(tmp_path, capsys, monkeypatch
     destination = tasks["Pusher.softmax"].inputs.parameters["push_destination"] \
         .runtime_value.constant.string_value
     assert str(tmp_path / "serving" / "mnist_softmax") in destination
+
+
+@pytest.mark.parametrize("corpus,model,flag,value", [
+    ("mnist", "softmax", "--min-accuracy", "0.4321"),
+    ("text", "lstm", "--max-perplexity", "432.1"),
+])
+def test_cli_evaluator_bars_reach_the_evaluator(tmp_path, capsys, corpus, model, flag, value):
+    rc = cli.main(["compile", corpus, "--models", model, flag, value,
+                   "--output-dir", str(tmp_path)] + STORE)
+    assert rc == 0, capsys.readouterr().err
+    (ir,) = tmp_path.iterdir()
+    spec, _ = kfp_compat.read_ir(str(ir))
+    params = spec["root"]["dag"]["tasks"][f"Evaluator.{model}"]["inputs"]["parameters"]
+    assert value in json.dumps(params)
+
+
+def test_cli_refuses_a_bar_the_task_does_not_have(tmp_path, capsys):
+    rc = cli.main(["compile", "text", "--models", "lstm", "--min-accuracy", "0.5",
+                   "--output-dir", str(tmp_path)] + STORE)
+    assert rc == 2
+    assert "pipelines have no setting(s) min_accuracy" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

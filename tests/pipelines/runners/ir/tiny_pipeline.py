@@ -29,6 +29,32 @@ def consume(size: int, data: dsl.Input[dsl.Dataset], report: dsl.Output[dsl.Arti
         args=[data.uri, size, flag, report.path])
 
 
+@dsl.container_component
+def consume_path(data: dsl.Input[dsl.Dataset], report: dsl.Output[dsl.Artifact]):
+    """Reads its input through the local path (what the launcher downloaded)."""
+    return dsl.ContainerSpec(
+        image="python:3.10", command=["python", "-c", CONSUMER],
+        args=[data.path, data.uri, "-", report.path])
+
+
+# Sleeps, writes [start, end] (epoch seconds) to `span`, exits with `fail`.
+STEP = ("import json, sys, time; seconds, fail, span = sys.argv[1:4]; start = time.time(); "
+        "time.sleep(float(seconds)); open(span, 'w').write(json.dumps([start, time.time()]));"
+        " sys.exit(int(fail))")
+
+
+@dsl.container_component
+def step(seconds: float, fail: int, span: dsl.OutputPath(str)):
+    return dsl.ContainerSpec(image="python:3.10", command=["python", "-c", STEP],
+                             args=[seconds, fail, span])
+
+
+@dsl.container_component
+def join(left: str, right: str, span: dsl.OutputPath(str)):
+    return dsl.ContainerSpec(image="python:3.10", command=["python", "-c", STEP],
+                             args=["0", "0", span])
+
+
 @dsl.component(base_image="python:3.10")
 def add(a: int, b: int) -> int:
     return a + b
@@ -46,6 +72,22 @@ def tiny_python(text: str = "abc"):
     kfp's own executor runs the function in-process in the tests)."""
     made = produce(text=text)
     add(a=made.outputs["size"], b=3)
+
+
+@dsl.pipeline(name="tiny-paths")
+def tiny_paths(text: str = "ab"):
+    """The consumer reads the producer's file at its local path, not at its URI."""
+    made = produce(text=text)
+    consume_path(data=made.outputs["data"])
+
+
+@dsl.pipeline(name="diamond")
+def diamond(seconds_a: float = 1.5, seconds_b: float = 1.5, fail_a: int = 0,
+            fail_b: int = 0):
+    """Two independent tasks, then one waiting for both."""
+    a = step(seconds=seconds_a, fail=fail_a)
+    b = step(seconds=seconds_b, fail=fail_b)
+    join(left=a.outputs["span"], right=b.outputs["span"])
 
 
 def compile_to(folder: str, pipeline=tiny) -> str:
