@@ -83,6 +83,13 @@ def local_beam_args(config: "PipelineConfig") -> List[str]:
     args = list(config.beam_args)
     if not chooses_beam_mode(args):
         args += list(DEFAULT_BEAM_ARGS)
+    return with_local_dependencies(args)
+
+
+def with_local_dependencies(beam_args: Sequence[str]) -> List[str]:
+    """`beam_args`, plus DIRECT_RUNNER_DEPENDENCY_ARGS when they run the DirectRunner and
+    name no dependencies (so TFX builds no package for workers that install nothing)."""
+    args = list(beam_args)
     if runs_direct_runner(args) and not names_dependencies(args):
         args += list(DIRECT_RUNNER_DEPENDENCY_ARGS)
     return args

@@ -12,6 +12,16 @@ from tests.report_fixtures import demo_runs  # noqa: F401  (one session-wide pai
 pytest_plugins = ["tests.xdist_groups"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_tmpdir(tmp_path_factory):
+    """Temporary files of the code under test (TensorFlow's AutoGraph modules, Beam's and
+    TFX's scratch folders), in this process and the processes it starts, go where a local
+    run puts its own: a folder that is removed at the end, here under pytest's base folder."""
+    from pipelines.runners import scratch
+    with scratch.run_scratch(str(tmp_path_factory.mktemp("session"))) as folder:
+        yield folder
+
+
 @pytest.fixture
 def workspace(tmp_path):
     """A fresh CLASSICS_HOME-style workspace folder."""

@@ -151,7 +151,7 @@ def test_custom_properties_are_published_to_mlmd(tmp_path):
         pipeline_name="folder-ingest", pipeline_root=str(tmp_path / "root"),
         components=[image_folder_example_gen.create(root)],
         metadata_connection_config=connection,
-        beam_pipeline_args=list(config.DEFAULT_BEAM_ARGS))
+        beam_pipeline_args=config.with_local_dependencies(config.DEFAULT_BEAM_ARGS))
     tfx.orchestration.LocalDagRunner().run(pipeline)
 
     from ml_metadata.metadata_store import metadata_store  # pylint: disable=import-outside-toplevel

@@ -9,14 +9,14 @@ import pytest
 from tfx.dsl.components.base import base_beam_executor
 
 from components import idx_format, mnist_example_gen
-from pipelines.config import SHARD_WRITER_BEAM_ARGS
+from pipelines.config import SHARD_WRITER_BEAM_ARGS, with_local_dependencies
 from tests.example_gen_harness import read_examples, run_executor
 from tests.mnist_fixtures import cut_off_during_the_job, synthetic_digits, write_mnist
 
 
 def _run_executor(input_base, output_dir, beam_args=()):
     executor = lambda: mnist_example_gen.Executor(  # noqa: E731
-        base_beam_executor.BaseBeamExecutor.Context(beam_pipeline_args=list(beam_args)))
+        base_beam_executor.BaseBeamExecutor.Context(beam_pipeline_args=with_local_dependencies(beam_args)))
     return run_executor(mnist_example_gen.create(input_base), executor, output_dir)
 
 

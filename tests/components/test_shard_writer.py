@@ -12,7 +12,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import standard_component_specs as K
 
 from components import cifar_example_gen, shard_writer
-from pipelines.config import BEAM_MODES, SHARD_WRITER_BEAM_ARGS
+from pipelines.config import BEAM_MODES, SHARD_WRITER_BEAM_ARGS, with_local_dependencies
 from tests.example_gen_harness import run_executor
 from tests.components.test_cifar_example_gen import synthetic_cifar, write_batches
 
@@ -24,7 +24,7 @@ class _TfxWriteSplit(cifar_example_gen.Executor):
 
 def _with_args(executor_cls, beam_args):
     return lambda: executor_cls(base_beam_executor.BaseBeamExecutor.Context(
-        beam_pipeline_args=list(beam_args)))
+        beam_pipeline_args=with_local_dependencies(beam_args)))
 
 
 def _records(uri, split):
