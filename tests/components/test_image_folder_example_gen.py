@@ -11,7 +11,6 @@ from tfx.types import standard_component_specs
 
 from components import image_folder, image_folder_example_gen
 from pipelines import config
-from pipelines.image.config import ImagePipelineConfig
 from pipelines.image import corpora
 from tests.example_gen_harness import read_examples, run_executor
 from tests.components.test_image_folder import COLOURS, add_bad_files, make_folder, write_image
