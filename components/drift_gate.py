@@ -260,6 +260,11 @@ def read_verdict(model: str, anomalies_artifact: types.Artifact,
                  baseline: types.Artifact) -> Verdict:
     blessed = anomalies_artifact.get_json_value_custom_property(
         dv_executor.ARTIFACT_PROPERTY_BLESSED_KEY) or {}
+    # On KFP the next task reads a struct property back from ML Metadata wrapped as
+    # {"struct": {...}} (kubeflow/pipelines backend/src/v2/metadata/converter.go,
+    # StructValueToMLMDValue), with its numbers as floats.
+    if isinstance(blessed, dict) and set(blessed) == {"struct"}:
+        blessed = blessed["struct"]
     path = anomalies_path(anomalies_artifact.uri)
     anomalies = None
     if filesystem.exists(path):

@@ -249,3 +249,30 @@ def test_statistics_travel_with_a_version_on_s3(stats):
     has, splits, size = json.loads(result.stdout.strip().splitlines()[-1])
     assert (has, splits, size) == (1, ["eval", "train"], os.path.getsize(local))
     assert "mnist_softmax/1700000000/training_statistics/Split-train/FeatureStats.pb" in keys
+
+
+
+@pytest.mark.parametrize("served", [True, False], ids=["compared", "cold_start"])
+def test_the_verdict_is_the_same_from_the_property_as_kfp_passes_it_on(tmp_path, stats,
+                                                                       served):
+    """A compiled pipeline's gate reads the validator's `blessed` struct back as the KFP
+    backend hands it to the next task: {"struct": {...}} with float values."""
+    model = (_served_copy(tmp_path, "m", stats["served"]) if served
+             else _served_copy(tmp_path, "m", version=None))
+    baseline = _baseline(tmp_path, "b", model)
+    direct = _validate(tmp_path, "v", stats["shifted"], baseline, CHECKS)
+    anomalies = standard_artifacts.ExampleAnomalies()
+    anomalies.uri = str(tmp_path / "v-anomalies")
+    dg.DistributionValidator.EXECUTOR_SPEC.executor_class().Do(
+        {"statistics": [stats["shifted"]], "baseline_statistics": [baseline]},
+        {"anomalies": [anomalies]},
+        {"distribution_validator_config": dg.validator_config(CHECKS),
+         "include_split_pairs": '[["train", "train"]]'})
+    blessed = anomalies.get_json_value_custom_property(
+        dv_executor.ARTIFACT_PROPERTY_BLESSED_KEY)
+    anomalies.set_json_value_custom_property(
+        dv_executor.ARTIFACT_PROPERTY_BLESSED_KEY,
+        {"struct": {k: float(v) for k, v in blessed.items()}})
+    via_kfp = dg.read_verdict("softmax", anomalies, baseline)
+    assert via_kfp == direct
+    assert via_kfp.passed == (not served)
