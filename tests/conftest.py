@@ -16,10 +16,18 @@ pytest_plugins = ["tests.xdist_groups"]
 def session_tmpdir(tmp_path_factory):
     """Temporary files of the code under test (TensorFlow's AutoGraph modules, Beam's and
     TFX's scratch folders), in this process and the processes it starts, go where a local
-    run puts its own: a folder that is removed at the end, here under pytest's base folder."""
+    run puts its own: a folder that is removed at the end."""
+    import shutil
+    import tempfile
     from pipelines.runners import scratch
-    with scratch.run_scratch(str(tmp_path_factory.mktemp("session"))) as folder:
-        yield folder
+    del tmp_path_factory
+    # A short path: programs put sockets there (Chromium's), capped at 107 bytes.
+    base = tempfile.mkdtemp(prefix="classics-tests-")
+    try:
+        with scratch.run_scratch(base) as folder:
+            yield folder
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture

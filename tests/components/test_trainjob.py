@@ -218,7 +218,11 @@ marker = os.path.join({workdir!r}, "attempt-" + index)
 attempt = len(open(marker).read()) if os.path.exists(marker) else 0
 open(marker, "a").write("x")
 codes = {codes!r}.get(index, [0])
-sys.exit(codes[min(attempt, len(codes) - 1)])
+code = codes[min(attempt, len(codes) - 1)]
+if code is None:  # runs until the job ends it
+    import time
+    time.sleep(600)
+sys.exit(code)
 """
 
 
@@ -261,11 +265,13 @@ def test_pods_derive_tf_config_from_their_jobset_env_and_a_retryable_exit_restar
 def test_a_permanent_exit_fails_the_trainjob_at_once_naming_the_pod(api, tmp_path):
     lines = []
     with pytest.raises(trainjob.TrainJobFailed) as e:
-        _run(api, tmp_path, {"1": [3]}, lines)
+        # Worker 0 does not finish first: the job must fail on worker 1's exit alone.
+        _run(api, tmp_path, {"0": [None], "1": [3]}, lines)
     message = str(e.value)
     assert "FailJobSetFailurePolicyAction" in message
     assert "first failed job: trainer-x-1a2b3c4d-node-0" in message
-    assert "failed worker pod(s): trainer-x-1a2b3c4d-node-0-1-" in message
+    failed = message.split("failed worker pod(s): ", 1)[1]
+    assert "trainer-x-1a2b3c4d-node-0-1-" in failed  # (worker 0 was stopped with the job)
     assert list(api.pod_codes("trainer-x-1a2b3c4d").values()).count(3) == 1  # no retry
 
 
