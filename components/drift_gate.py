@@ -40,7 +40,7 @@ from tfx.components.distribution_validator import executor as dv_executor
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import distribution_validator_pb2
 from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import io_utils, path_utils
+from tfx.utils import io_utils, path_utils, proto_utils
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2, path_pb2, schema_pb2
 
@@ -156,7 +156,19 @@ class DistributionValidatorExecutor(dv_executor.Executor):
         key = standard_component_specs.BASELINE_STATISTICS_KEY
         kept = dict(input_dict)
         kept[key] = [a for a in input_dict.get(key, []) if has_statistics(a)]
-        return super().Do(kept, output_dict, exec_properties)
+        return super().Do(kept, output_dict, parsed_config(exec_properties))
+
+
+def parsed_config(exec_properties: Dict[str, Any]) -> Dict[str, Any]:
+    """The properties with the validator's config as its proto: the KFP container
+    entrypoint hands proto properties over as JSON text, which TFX 1.16's executor uses
+    as it comes (`_get_distribution_validator_config` returns the string)."""
+    out = dict(exec_properties)
+    key = standard_component_specs.DISTRIBUTION_VALIDATOR_CONFIG_KEY
+    if isinstance(out.get(key), str):
+        out[key] = proto_utils.json_to_proto(
+            out[key], distribution_validator_pb2.DistributionValidatorConfig())
+    return out
 
 
 class DistributionValidator(dv_component.DistributionValidator):

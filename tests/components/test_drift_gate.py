@@ -9,6 +9,7 @@ import sys
 import textwrap
 
 import pytest
+from tfx.utils import proto_utils
 import tensorflow as tf
 from tensorflow_data_validation.statistics import stats_impl
 from tfx.components.distribution_validator import executor as dv_executor
@@ -276,3 +277,22 @@ def test_the_verdict_is_the_same_from_the_property_as_kfp_passes_it_on(tmp_path,
     via_kfp = dg.read_verdict("softmax", anomalies, baseline)
     assert via_kfp == direct
     assert via_kfp.passed == (not served)
+
+
+def test_the_config_as_a_compiled_pipeline_passes_it_is_read_as_the_proto(tmp_path, stats):
+    """On KFP the validator's config arrives as JSON text; the verdict must not change."""
+    baseline = _baseline(tmp_path, "b", _served_copy(tmp_path, "m", stats["served"]))
+    config = dg.validator_config(CHECKS)
+    as_text = dg.parsed_config({"distribution_validator_config":
+                                proto_utils.proto_to_json(config)})
+    assert as_text["distribution_validator_config"] == config
+    anomalies = standard_artifacts.ExampleAnomalies()
+    anomalies.uri = str(tmp_path / "text-anomalies")
+    dg.DistributionValidator.EXECUTOR_SPEC.executor_class().Do(
+        {"statistics": [stats["shifted"]], "baseline_statistics": [baseline]},
+        {"anomalies": [anomalies]},
+        {"distribution_validator_config": proto_utils.proto_to_json(config),
+         "include_split_pairs": '[["train", "train"]]'})
+    verdict = dg.read_verdict("softmax", anomalies, baseline)
+    assert verdict == _validate(tmp_path, "v", stats["shifted"], baseline, CHECKS)
+    assert not verdict.passed
