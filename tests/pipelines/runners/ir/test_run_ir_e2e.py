@@ -34,7 +34,8 @@ SECRET = "mlpipeline-minio-artifact"
 MODELS = ("softmax", "cnn")
 DATA_TASKS = ["MnistExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
               "Transform"]
-MODEL_TASKS = ["ServingBaseline", "Trainer", "Evaluator", "ServabilityCheck", "Pusher"]
+MODEL_TASKS = ["ServingBaseline", "DriftBaseline", "DistributionValidator", "DriftGate",
+               "Trainer", "Evaluator", "ServabilityCheck", "Pusher"]
 TASKS = DATA_TASKS + [f"{t}.{m}" for m in MODELS for t in MODEL_TASKS]
 
 
