@@ -1,5 +1,5 @@
 """Shared helpers for the per-model tests: a tiny learnable batch, a few eager training
-steps, and building under the mixed_float16 policy."""
+steps, building under the mixed_float16 policy, and a tiny SavedModel to serve."""
 import numpy as np
 import tensorflow as tf
 
@@ -31,3 +31,21 @@ def build_mixed_precision(build, *args, **kwargs):
         return build(*args, **kwargs)
     finally:
         tf.keras.mixed_precision.set_global_policy("float32")
+
+
+def affine_saved_model(folder: str, bias: float = 1.0) -> str:
+    """A SavedModel with variables and a serving_default signature, y = x @ [[2], [3]] +
+    bias (the answer tells which one served it); returns `folder`."""
+    class Affine(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = tf.Variable([[2.0], [3.0]])
+            self.b = tf.Variable([float(bias)])
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32, name="x")])
+        def serve(self, x):
+            return {"y": tf.matmul(x, self.w) + self.b}
+
+    module = Affine()
+    tf.saved_model.save(module, folder, signatures={"serving_default": module.serve})
+    return folder

@@ -102,14 +102,20 @@ def _baseline(tmp_path, name, model):
     return out
 
 
-def _validate(tmp_path, name, current, baseline, checks):
+def _run_validator(tmp_path, name, current, baseline, config):
+    """The validator's anomalies artifact; `config` as a proto or as JSON text."""
     anomalies = standard_artifacts.ExampleAnomalies()
     anomalies.uri = str(tmp_path / f"{name}-anomalies")
     dg.DistributionValidator.EXECUTOR_SPEC.executor_class().Do(
         {"statistics": [current], "baseline_statistics": [baseline]},
         {"anomalies": [anomalies]},
-        {"distribution_validator_config": dg.validator_config(checks),
+        {"distribution_validator_config": config,
          "include_split_pairs": '[["train", "train"]]'})
+    return anomalies
+
+
+def _validate(tmp_path, name, current, baseline, checks):
+    anomalies = _run_validator(tmp_path, name, current, baseline, dg.validator_config(checks))
     return dg.read_verdict("softmax", anomalies, baseline)
 
 
@@ -262,13 +268,8 @@ def test_the_verdict_is_the_same_from_the_property_as_kfp_passes_it_on(tmp_path,
              else _served_copy(tmp_path, "m", version=None))
     baseline = _baseline(tmp_path, "b", model)
     direct = _validate(tmp_path, "v", stats["shifted"], baseline, CHECKS)
-    anomalies = standard_artifacts.ExampleAnomalies()
-    anomalies.uri = str(tmp_path / "v-anomalies")
-    dg.DistributionValidator.EXECUTOR_SPEC.executor_class().Do(
-        {"statistics": [stats["shifted"]], "baseline_statistics": [baseline]},
-        {"anomalies": [anomalies]},
-        {"distribution_validator_config": dg.validator_config(CHECKS),
-         "include_split_pairs": '[["train", "train"]]'})
+    anomalies = _run_validator(tmp_path, "v", stats["shifted"], baseline,
+                               dg.validator_config(CHECKS))
     blessed = anomalies.get_json_value_custom_property(
         dv_executor.ARTIFACT_PROPERTY_BLESSED_KEY)
     anomalies.set_json_value_custom_property(
@@ -286,13 +287,8 @@ def test_the_config_as_a_compiled_pipeline_passes_it_is_read_as_the_proto(tmp_pa
     as_text = dg.parsed_config({"distribution_validator_config":
                                 proto_utils.proto_to_json(config)})
     assert as_text["distribution_validator_config"] == config
-    anomalies = standard_artifacts.ExampleAnomalies()
-    anomalies.uri = str(tmp_path / "text-anomalies")
-    dg.DistributionValidator.EXECUTOR_SPEC.executor_class().Do(
-        {"statistics": [stats["shifted"]], "baseline_statistics": [baseline]},
-        {"anomalies": [anomalies]},
-        {"distribution_validator_config": proto_utils.proto_to_json(config),
-         "include_split_pairs": '[["train", "train"]]'})
+    anomalies = _run_validator(tmp_path, "text", stats["shifted"], baseline,
+                               proto_utils.proto_to_json(config))
     verdict = dg.read_verdict("softmax", anomalies, baseline)
     assert verdict == _validate(tmp_path, "v", stats["shifted"], baseline, CHECKS)
     assert not verdict.passed

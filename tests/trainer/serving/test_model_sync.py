@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.model_fixtures import affine_saved_model
 from tests.s3_standin import s3_server
 from tests.serving_standins import RestServer
 from trainer.serving import model_sync as ms
@@ -20,21 +21,7 @@ REPO = "s3://models/serving"
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory):
     """A SavedModel with variables and a serving_default signature: y = x @ w + b."""
-    folder = str(tmp_path_factory.mktemp("export") / "model")
-
-    class Affine(tf.Module):
-        def __init__(self):
-            super().__init__()
-            self.w = tf.Variable([[2.0], [3.0]])
-            self.b = tf.Variable([1.0])
-
-        @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32, name="x")])
-        def serve(self, x):
-            return {"y": tf.matmul(x, self.w) + self.b}
-
-    module = Affine()
-    tf.saved_model.save(module, folder, signatures={"serving_default": module.serve})
-    return folder
+    return affine_saved_model(str(tmp_path_factory.mktemp("export") / "model"))
 
 
 @pytest.fixture(scope="module")

@@ -10,31 +10,14 @@ import urllib.request
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
+from tests.model_fixtures import affine_saved_model
 from tests.s3_standin import s3_server
 from tests.serving_standins import RestServer, latest_version_dir
 from trainer.serving import model_sync as ms
 
 REPO = "s3://models/serving"
 OLD, NEW = 1700000000, 1700000100
-
-
-def _affine(folder, bias):
-    """y = x @ [[2], [3]] + bias: the answer tells which version served it."""
-    class Affine(tf.Module):
-        def __init__(self):
-            super().__init__()
-            self.w = tf.Variable([[2.0], [3.0]])
-            self.b = tf.Variable([bias])
-
-        @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32, name="x")])
-        def serve(self, x):
-            return {"y": tf.matmul(x, self.w) + self.b}
-
-    module = Affine()
-    tf.saved_model.save(module, folder, signatures={"serving_default": module.serve})
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +28,7 @@ def s3(tmp_path_factory):
     with s3_server() as server:
         server.bucket("models")
         for version, bias in ((OLD, 1.0), (NEW, 100.0)):
-            folder = _affine(str(export / str(version)), bias)
+            folder = affine_saved_model(str(export / str(version)), bias)
             files = sorted(
                 os.path.relpath(os.path.join(d, f), folder) for d, _, fs in os.walk(folder)
                 for f in fs)

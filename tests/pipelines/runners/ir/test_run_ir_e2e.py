@@ -6,9 +6,7 @@ and from the bucket. Then the serving hand-off (trainer/serving/model_sync.py in
 folder the TF Serving stand-in serves), the same IR again judged against the served
 versions, an IR whose gate no model can pass, and a broken compiled argument.
 Small: 200 + 60 synthetic digits, 1 epoch, Beam in one process."""
-import glob
 import json
-import os
 import re
 import subprocess
 import sys
@@ -22,7 +20,7 @@ from pipelines import cli
 from pipelines.runners.ir import run as ir_run
 from tests.mnist_fixtures import synthetic_digits, write_mnist
 from tests.paths import REPO
-from tests.s3_standin import s3_server
+from tests.pipelines.runners.ir.cluster_s3 import SECRET, cluster_s3
 from tests.serving_standins import RestServer
 
 pytestmark = pytest.mark.e2e
@@ -30,7 +28,6 @@ PIPELINE = "classics-mnist"
 DATA = "s3://data/mnist"
 ROOT = "s3://pipelines/v2/artifacts"
 SERVING = "s3://models/serving"
-SECRET = "mlpipeline-minio-artifact"
 MODELS = ("softmax", "cnn")
 DATA_TASKS = ["MnistExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
               "Transform"]
@@ -41,24 +38,13 @@ TASKS = DATA_TASKS + [f"{t}.{m}" for m in MODELS for t in MODEL_TASKS]
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
-    """moto's S3 with the digits uploaded; this shell's S3 variables point at it (what
-    run-ir's launcher reads); a secrets file stands in for the cluster's Secret."""
-    with s3_server() as server, pytest.MonkeyPatch.context() as env:
-        for bucket in ("data", "pipelines", "models"):
-            server.bucket(bucket)
+    """moto's S3 with the digits uploaded (tests/pipelines/runners/ir/cluster_s3.py)."""
+    with cluster_s3(tmp_path_factory.mktemp("secrets")) as server:
         folder = str(tmp_path_factory.mktemp("idx"))
         write_mnist(folder, *synthetic_digits(200, seed=1), "train", gz=True)
         server.test_images, server.test_labels = synthetic_digits(60, seed=2)
         write_mnist(folder, server.test_images, server.test_labels, "t10k", gz=True)
         server.upload_dir(folder, DATA)
-        for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
-            env.delenv(name, raising=False)
-        for name, value in server.env.items():
-            env.setenv(name, value)
-        server.secrets = str(tmp_path_factory.mktemp("secrets") / "secrets.yaml")
-        with open(server.secrets, "w") as f:
-            yaml.safe_dump({SECRET: {"accesskey": server.env["AWS_ACCESS_KEY_ID"],
-                                     "secretkey": server.env["AWS_SECRET_ACCESS_KEY"]}}, f)
         yield server
 
 

@@ -13,35 +13,23 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
 from pipelines.runners.ir import run as ir_run
 from tests.paths import REPO
 from tests.pipelines.lm.test_pipeline_e2e import ptb_folder
-from tests.s3_standin import s3_server
+from tests.pipelines.runners.ir.cluster_s3 import SECRET, cluster_s3
 
 pytestmark = pytest.mark.e2e
 DATA = "s3://data/ptb"
 ROOT = "s3://pipelines/v2/artifacts"
 SERVING = "s3://models/serving"
-SECRET = "mlpipeline-minio-artifact"
 BEAM = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
-    with s3_server() as server, pytest.MonkeyPatch.context() as env:
-        for bucket in ("data", "pipelines", "models"):
-            server.bucket(bucket)
+    with cluster_s3(tmp_path_factory.mktemp("secrets")) as server:
         server.upload_dir(ptb_folder(tmp_path_factory.mktemp("text")), DATA)
-        for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
-            env.delenv(name, raising=False)
-        for name, value in server.env.items():
-            env.setenv(name, value)
-        server.secrets = str(tmp_path_factory.mktemp("secrets") / "secrets.yaml")
-        with open(server.secrets, "w") as f:
-            yaml.safe_dump({SECRET: {"accesskey": server.env["AWS_ACCESS_KEY_ID"],
-                                     "secretkey": server.env["AWS_SECRET_ACCESS_KEY"]}}, f)
         yield server
 
 
