@@ -14,6 +14,7 @@ from typing import ClassVar, List, Mapping, Optional, Sequence, Tuple
 
 from components import filesystem, shard_writer
 from trainer import registry
+from pipelines.workspace import default_workspace  # noqa: F401  (config.default_workspace)
 
 # Local Beam (the DirectRunner): one in-process worker, or one worker process per core.
 IN_MEMORY_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
@@ -103,10 +104,6 @@ def local_component_beam_args(config: "PipelineConfig", executor_class: type) ->
             executor_class, shard_writer.ShardWritingExecutor):
         return []
     return list(SHARD_WRITER_BEAM_ARGS)
-
-
-def default_workspace() -> str:
-    return os.path.abspath(os.environ.get("CLASSICS_HOME", "workspace"))
 
 
 @dataclasses.dataclass

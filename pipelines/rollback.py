@@ -6,6 +6,7 @@ import argparse
 import os
 
 from pipelines import console
+from pipelines.workspace import default_workspace
 from trainer.runtime import object_store
 
 
@@ -35,10 +36,7 @@ def serving_root(args) -> str:
     if args.serving_root:
         root = args.serving_root
         return root.rstrip("/") if "://" in root else os.path.abspath(root)
-    # pipelines.config.default_workspace's rule; that module imports TFX's components,
-    # seconds a rollback should not wait (a test keeps the two in step).
-    workspace = os.path.abspath(args.workspace or os.environ.get("CLASSICS_HOME",
-                                                                 "workspace"))
+    workspace = os.path.abspath(args.workspace) if args.workspace else default_workspace()
     return os.path.join(workspace, "serving")
 
 
