@@ -18,8 +18,12 @@ BASELINE = "baseline"  # TFMA's model name for the baseline model
 
 def eval_config(min_accuracy: float, max_accuracy_drop: float) -> tfma.EvalConfig:
     return tfma.EvalConfig(
+        # The export's signatures are the contract (TF Serving calls them too). Named as
+        # TF_GENERIC, TFMA calls them without first trying to rebuild each model (and
+        # the baseline) as Keras from the SavedModel.
         model_specs=[tfma.ModelSpec(signature_name=SERVING_DEFAULT, label_key=LABEL_KEY,
-                                    prediction_key="probabilities")],
+                                    prediction_key="probabilities",
+                                    model_type=tfma.TF_GENERIC)],
         slicing_specs=[tfma.SlicingSpec(),  # overall
                        tfma.SlicingSpec(feature_keys=[LABEL_KEY])],  # per class
         metrics_specs=[tfma.MetricsSpec(metrics=[

@@ -28,7 +28,7 @@ def served(tmp_path_factory):
     model.tft_layer = tf.Module()
     model.tft_layer.table = tf.Variable([1.0, 2.0])
     path = str(tmp_path_factory.mktemp("served") / "1700000000")
-    tf.saved_model.save(model, path)
+    model.save(path, save_format="tf", save_traces=False, include_optimizer=False)
     return path, weights
 
 

@@ -45,8 +45,13 @@ def build_signatures(model: tf.keras.Model, tft_output: tft.TFTransformOutput,
                              f"{model.output_shape[-1]} classes")
         model.class_name_table = tf.Variable(names, trainable=False, name="class_names")
 
-    def predict(transformed):
-        images = tf.reshape(transformed[IMAGE_KEY], [-1] + shape)
+    # One trace of the model for both signatures: each signature calls this function
+    # with the same input signature, so its concrete function is reused.
+    pixels_spec = tft_output.transformed_feature_spec()[IMAGE_KEY]
+
+    @tf.function(input_signature=[tf.TensorSpec([None, *pixels_spec.shape], pixels_spec.dtype)])
+    def predict(pixels):
+        images = tf.reshape(pixels, [-1] + shape)
         logits = tf.cast(model(images, training=False), tf.float32)
         probabilities = tf.nn.softmax(logits, axis=-1)
         class_ids = tf.argmax(probabilities, axis=-1)
@@ -58,13 +63,13 @@ def build_signatures(model: tf.keras.Model, tft_output: tft.TFTransformOutput,
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
     def serve_examples(serialized):
         features = tf.io.parse_example(serialized, raw_spec)
-        return predict(model.tft_layer(features))
+        return predict(model.tft_layer(features)[IMAGE_KEY])
 
     @tf.function(input_signature=[
         tf.TensorSpec(image_signature_shape(image_shape), tf.uint8, name="images")])
     def serve_images(images):
         pixels = tf.reshape(tf.cast(images, tf.int64), [-1, flat])
-        return predict(model.tft_layer({IMAGE_KEY: pixels}))
+        return predict(model.tft_layer({IMAGE_KEY: pixels})[IMAGE_KEY])
 
     return {
         SERVING_DEFAULT: serve_examples.get_concrete_function(),
@@ -75,6 +80,12 @@ def build_signatures(model: tf.keras.Model, tft_output: tft.TFTransformOutput,
 def export_classifier(model: tf.keras.Model, tft_output: tft.TFTransformOutput,
                       export_dir: str, image_shape: Sequence[int],
                       class_names: Optional[Sequence[str]] = None) -> str:
+    """The model is the SavedModel's root object (so its checkpoint is the model's own
+    object graph, which warm starts read back: trainer/warm_start.py). Keras' `save_traces`
+    is off: it would trace every layer's call for reviving layers without their code,
+    which nothing here does (TF Serving, TFMA and the checks call the signatures), and for
+    deep models that is most of the export's time and of every later load's."""
     signatures = build_signatures(model, tft_output, image_shape, class_names)
-    tf.saved_model.save(model, export_dir, signatures=signatures)
+    model.save(export_dir, save_format="tf", signatures=signatures, save_traces=False,
+               include_optimizer=False)
     return export_dir
