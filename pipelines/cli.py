@@ -24,6 +24,9 @@ from pipelines import rollback as rollback_command  # imports no TensorFlow
 CORPUS_HELP = "a corpus of the task table (pipelines/tasks.py): mnist, cifar10, folder, text"
 DATASET_NAMES = ["mnist", "cifar10", "text8", "ptb"]
 BEAM_MODE_NAMES = ["in_memory", "multi_processing", "multi_threading"]
+WARM_START_HELP = ("image models: start training from the served version's weights when "
+                   "the architecture matches (default: each model's registry entry; "
+                   "docs/production-loop.md)")
 SPAN_HELP = ("with span folders in --data (span-1/, span-2/, ...): read span N (default: "
              "the newest)")
 
@@ -230,7 +233,7 @@ def _cmd_compile(args) -> int:
                 "min_accuracy": args.min_accuracy, "max_perplexity": args.max_perplexity,
                 "mixed_precision": True if args.mixed_precision else None,
                 "workers": args.workers, "gpus_per_worker": args.gpus_per_worker,
-                "span": args.span}
+                "span": args.span, "warm_start": True if args.warm_start else None}
     fields = {f.name for f in dataclasses.fields(
         tasks.select(args.corpus, args.models).config_class)}
     if "text_format" in fields:
@@ -434,10 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "strategy; fused: word2vec.c's loop compiled, one machine's cores)")
     run.add_argument("--mixed-precision", action="store_true",
                      help="train in mixed_float16 when a GPU is present (ignored on CPU)")
-    run.add_argument("--warm-start", action="store_true",
-                     help="image models: start training from the served version's weights "
-                          "when the architecture matches (default: each model's registry "
-                          "entry; docs/production-loop.md)")
+    run.add_argument("--warm-start", action="store_true", help=WARM_START_HELP)
     run.add_argument("--image-size", type=_image_size,
                      help="folder corpus: HxWxC to convert images to (default 32x32x3)")
     run.add_argument("--no-resize", action="store_true",
@@ -507,6 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "root>/data/<corpus>); a folder corpus must be "
                                      "readable from here too: its classes are counted")
     comp.add_argument("--span", type=_positive_int, metavar="N", help=SPAN_HELP)
+    comp.add_argument("--warm-start", action="store_true", help=WARM_START_HELP)
     comp.add_argument("--object-store-endpoint",
                       help="S3 endpoint for s3:// URIs other than AWS, e.g. "
                            "http://seaweedfs.kubeflow:9000; every task gets it")

@@ -12,7 +12,7 @@ at the end while the other has long finished."""
 import pytest
 
 # Session fixtures whose users all run on one worker, so each is made once.
-SHARED_SESSION_FIXTURES = ("demo_runs",)
+SHARED_SESSION_FIXTURES = ("demo_runs", "lm_trained")
 
 
 @pytest.hookimpl(tryfirst=True)

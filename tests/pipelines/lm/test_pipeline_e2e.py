@@ -4,6 +4,7 @@ import glob
 import json
 import math
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -37,11 +38,6 @@ def ptb_folder(root, n_lines=600, words_per_line=12):
     return str(folder)
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    return ptb_folder(tmp_path_factory.mktemp("lm"))
-
-
 def run(corpus, workspace, models, **settings):
     # The registry's ceiling is for the embedded corpus and its 10,000 words; here the
     # bar is the uniform model over the 500 words.
@@ -56,11 +52,9 @@ def versions(config, model):
 
 
 @pytest.fixture(scope="module")
-def trained(corpus, tmp_path_factory):
-    """One run of both models, pushed: (config, result, workspace)."""
-    ws = str(tmp_path_factory.mktemp("lm-ws") / "ws")
-    config, result = run(corpus, ws, ["lstm", "gru"])
-    return config, result, ws
+def trained(lm_trained):
+    """One run of both models, pushed: (config, result, workspace) (conftest.py)."""
+    return lm_trained
 
 
 def test_lstm_and_gru_are_trained_gated_and_pushed(trained):
@@ -150,13 +144,17 @@ def keras_log_prob(keras_model, ids):
     return float(sum(logp[t, ids[t + 1]] for t in range(len(ids) - 1)))
 
 
-def test_the_perplexity_gate_refuses_and_nothing_is_pushed(corpus, tmp_path):
+def test_the_perplexity_gate_refuses_and_nothing_is_pushed(trained, tmp_path):
+    served, first, served_ws = trained
+    assert {m.model: m.blessed for m in first.models}["lstm"]
+    # A copy of that workspace: its ML Metadata, its cache and the lstm it serves.
     ws = str(tmp_path / "ws")
-    config, first = run(corpus, ws, ["lstm"])
-    assert first.models[0].blessed
-    before = versions(config, "lstm")
+    shutil.copytree(served_ws, ws)
+    before = versions(tasks.make_config("text", ["lstm"], data_dir=served.data_dir,
+                                        workspace=ws), "lstm")
+    assert before
     # A ceiling no one-epoch model reaches: refused, and the served version stays.
-    config, second = run(corpus, ws, ["lstm"], max_perplexity=1.5)
+    config, second = run(served.data_dir, ws, ["lstm"], max_perplexity=1.5)
     m = second.models[0]
     assert m.blessed is False and m.pushed_path is None
     assert versions(config, "lstm") == before

@@ -1,6 +1,6 @@
 """pipelines/lm/report.py: the language-model section's gate table follows the evaluator's
 own rule, and on a small real LSTM run the section's scores, verdict and continuations
-come from the run's artifacts."""
+come from the run's artifacts (the run the end-to-end tests share, conftest.py)."""
 import io
 import math
 
@@ -8,11 +8,8 @@ import pytest
 from PIL import Image
 
 from components.lm import evaluator as lm_evaluator
-from pipelines import tasks
-from pipelines.runners import local as local_runner
 from pipelines.lm import report as lm_report
 from pipelines.report import page as report_page
-from tests.pipelines.lm.test_pipeline_e2e import ptb_folder
 
 THRESHOLDS = {"max_perplexity": 300.0, "max_increase": 0.02}
 
@@ -42,13 +39,10 @@ def test_gate_checks_apply_the_evaluators_rule():
 
 
 @pytest.mark.e2e
-def test_section_of_a_small_lstm_run(tmp_path):
-    config = tasks.make_config("text", ["lstm"], data_dir=ptb_folder(tmp_path),
-                               workspace=str(tmp_path / "ws"), epochs=1, vocab_size=500,
-                               max_eval_tokens=5000, max_perplexity=500.0)
-    local_runner.run_pipeline(config, echo=lambda _: None)
+def test_section_of_a_small_lstm_run(lm_trained):
+    config, _, _ = lm_trained
     page = report_page.build(config.metadata_path, config.name)
-    model = page.run.models[0]
+    model = next(m for m in page.run.models if m.model == "lstm")
     assert model.blessed
 
     section = lm_report.section(page.run, model)
