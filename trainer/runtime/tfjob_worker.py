@@ -65,10 +65,9 @@ def encode_invocation(input_dict, output_dict, exec_properties: Dict[str, Any]) 
     }, sort_keys=True)
 
 
-def decode_invocation(text: str):
-    """(input_dict, output_dict, exec_properties) of an encoded invocation."""
-    from tfx.types import artifact_utils  # pylint: disable=import-outside-toplevel
-
+def read_invocation(text: str) -> Dict[str, Any]:
+    """The invocation's JSON, checked for what a worker needs; plain JSON only, so a bad
+    invocation is refused before TensorFlow and TFX load."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
@@ -79,6 +78,14 @@ def decode_invocation(text: str):
         raise InvocationError(f"{INVOCATION_FLAG}: missing {', '.join(missing)}")
     if not data["exec_properties"].get(RUN_FN_KEY):
         raise InvocationError(f"{INVOCATION_FLAG}: no run_fn in exec_properties")
+    return data
+
+
+def decode_invocation(text: str):
+    """(input_dict, output_dict, exec_properties) of an encoded invocation."""
+    from tfx.types import artifact_utils  # pylint: disable=import-outside-toplevel
+
+    data = read_invocation(text)
     return (artifact_utils.parse_artifact_dict(json.dumps(data["inputs"])),
             artifact_utils.parse_artifact_dict(json.dumps(data["outputs"])),
             data["exec_properties"])
@@ -121,6 +128,7 @@ def run(argv: Sequence[str]) -> int:
                 os.environ["TF_CONFIG"] = json.dumps(jobset_cluster.tf_config(os.environ))
             except (jobset_cluster.ClusterEnvError, json.JSONDecodeError) as e:
                 raise InvocationError(f"{CLUSTER_FLAG} {JOBSET_CLUSTER}: {e}") from None
+        read_invocation(args.invocation)
         if object_store.S3_SCHEME in args.invocation:
             object_store.enable_s3()
         # pylint: disable=import-outside-toplevel
