@@ -364,6 +364,7 @@ Examples artifact #{{ data_source.examples_id }}, {{ data_source.how }}).</p>{% 
 <th>pushed by</th></tr>
 {% for s in served %}<tr><td>{{ s.name }}</td><td>{{ s.version }}</td><td>{{ s.origin }}</td></tr>
 {% endfor %}</table>{% else %}<p>Nothing pushed yet.</p>{% endif %}
+{{ rollbacks }}
 
 <h2>Components</h2>
 <table class="grid"><tr><th>node</th><th>state</th><th>seconds</th></tr>
@@ -449,6 +450,7 @@ def build(metadata_path: str, pipeline: str, run_id: Optional[str] = None) -> Pa
         served=[{"name": s.name, "version": s.version,
                  "origin": (f"Model #{s.model_id} ({s.model}), run {s.run_id}" if s.run_id
                             else "not a run of this pipeline")} for s in served],
+        rollbacks=production.rollbacks_html(served),
         serving_root=serving_root, nodes=sorted(run.nodes.values(), key=lambda n: n.node_id),
         metadata_path=metadata_path,
         started=time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.created_ms / 1000)),

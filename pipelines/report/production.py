@@ -1,11 +1,12 @@
 """The production loop's part of a run, read back from ML Metadata: each model's drift
 gate (what its DistributionValidator measured against the data the served version was
-trained on, and the verdict) and its warm start.
+trained on, and the verdict) and its warm start; and, from the serving repository, the
+rollbacks recorded there.
 
 Used by the end-of-run summary (pipelines/runners/local.py `format_summary`) and the HTML
-report's "Drift gate" section (pipelines/report/page.py). The verdict is rebuilt from the
-validator's published anomalies and the baseline statistics, so a refused run (whose gate
-failed and published nothing) reads back like a passed one.
+report's "Drift gate" and "Rollbacks" sections (pipelines/report/page.py). The verdict
+is rebuilt from the validator's published anomalies and the baseline statistics, so a
+refused run (whose gate failed and published nothing) reads back like a passed one.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import math
 import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import markupsafe
 import numpy as np
 import tensorflow as tf
 import tensorflow_data_validation as tfdv
@@ -23,7 +25,7 @@ from tfx.types import standard_artifacts
 from components import drift_gate, served_statistics
 from pipelines.nodes import node_ids
 from pipelines.report import kit
-from pipelines.report.runs import RunReport
+from pipelines.report.runs import RunReport, ServedModel
 from trainer import warm_start
 
 _GATE = node_ids("")["drift_gate"]
@@ -208,3 +210,36 @@ def drift_section(run: RunReport) -> Tuple[List[dict], List[kit.Figure]]:
                               "passed": m.passed} for m in r.verdict.measurements],
             "problems": r.verdict.problems, "figures": model_figures})
     return rows, figures
+
+
+# ------------------------------------------------------------------------- rollbacks
+
+_ROLLBACKS = """<h3>Rollbacks</h3>
+{% if rows %}<table class="grid"><tr><th>model name</th><th>from version</th>
+<th>to version</th><th>by</th><th>at (UTC)</th><th>now</th></tr>
+{% for r in rows %}<tr><td>{{ r.name }}</td><td>{{ r.from_version }}</td><td>{{ r.to_version }}</td><td>{{ r.user }}</td><td>{{ r.time }}</td><td class="{{ r.cls }}">{{ r.now }}</td></tr>
+{% endfor %}</table>{% else %}<p>No rollback recorded.</p>{% endif %}
+{% for e in errors %}<p class="bad">{{ e }}</p>{% endfor %}"""
+
+
+def rollback_rows(served: Sequence[ServedModel]) -> List[dict]:
+    """One row per rollback recorded in the serving repository (each model name's
+    rollback.json, trainer/serving/rollback.py), oldest first: from and to which version,
+    who, when, and whether its target is what TF Serving serves now."""
+    rows = []
+    for s in served:
+        for entry in s.history:
+            if entry is s.rollback:
+                now, cls = f"in force: version {s.version} served", ""
+            else:
+                now, cls = f"ended: version {s.version} served now", "dim"
+            rows.append({"name": s.name, "from_version": entry.from_version,
+                         "to_version": entry.to_version, "user": entry.user,
+                         "time": entry.time, "now": now, "cls": cls})
+    return rows
+
+
+def rollbacks_html(served: Sequence[ServedModel]) -> markupsafe.Markup:
+    """The report's "Rollbacks" part, under what TF Serving serves now."""
+    return kit.render(_ROLLBACKS, rows=rollback_rows(served),
+                      errors=[s.record_error for s in served if s.record_error])

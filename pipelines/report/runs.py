@@ -22,6 +22,7 @@ from ml_metadata.proto import metadata_store_pb2
 from components.serving_baseline import HAS_MODEL, SERVED_VERSION, served_versions
 from pipelines.nodes import node_ids
 from trainer.contract import SKIPPED_FILES_FILE, SKIPPED_FILES_PROPERTY, STATS_FILE
+from trainer.runtime import object_store
 from trainer.serving import rollback as serving_rollback
 
 _STATES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
@@ -307,6 +308,8 @@ class ServedModel:
     rollback: Optional[serving_rollback.Rollback] = None
     set_aside: Tuple[int, ...] = ()  # versions rollbacks moved out of TF Serving's sight
     record_error: Optional[str] = None  # the rollback record could not be read
+    # Every rollback of the name (its rollback.json), oldest first.
+    history: Tuple[serving_rollback.Rollback, ...] = ()
 
 
 def serving_root_of(runs: List[RunReport]) -> Optional[str]:
@@ -324,6 +327,10 @@ def serving_now(serving_root: str, runs: List[RunReport]) -> List[ServedModel]:
     """Every model name of the runs' Pushers with what it serves now (names with no
     complete version are left out). The repository is read the way ServingBaseline
     reads it, so s3:// and gs:// repositories work too."""
+    if object_store.is_s3(serving_root):
+        # tensorflow-io's plugin, and the process then ends through
+        # object_store.exit_process (pipelines/cli.py main) instead of aborting at exit.
+        object_store.enable_s3()
     names = {m.serving_name for r in runs for m in r.models if m.serving_name}
     pushed_by = {os.path.normpath(m.pushed_path): (r, m) for r in runs for m in r.models
                  if m.pushed_path}
@@ -336,14 +343,17 @@ def serving_now(serving_root: str, runs: List[RunReport]) -> List[ServedModel]:
         path = os.path.join(serving_root, name, str(version))
         run, model = pushed_by.get(os.path.normpath(path), (None, None))
         try:
-            active, error = serving_rollback.active_rollback(serving_root, name), None
+            history, error = tuple(serving_rollback.read_record(serving_root, name)), None
         except serving_rollback.RollbackError as e:
-            active, error = None, str(e)
+            history, error = (), str(e)
+        # The last rollback describes what is served only while its target is served
+        # (serving_rollback.active_rollback; a later push ends it).
+        active = history[-1] if history and history[-1].to_version == version else None
         out.append(ServedModel(name=name, version=version, path=path,
                                run_id=run.run_id if run else None,
                                model=model.model if model else None,
                                model_id=model.model_id if model else None,
-                               rollback=active, record_error=error,
+                               rollback=active, record_error=error, history=history,
                                set_aside=tuple(serving_rollback.set_aside_versions(
                                    serving_root, name))))
     return out
