@@ -272,7 +272,8 @@ def _cmd_run_ir(args) -> int:
         result = ir_run.run_ir(args.ir_file, pipeline_root=args.pipeline_root,
                                run_id=args.run_id, secrets_file=args.secrets,
                                publish_logs=not args.no_publish_logs,
-                               parallelism=args.parallelism, local_mounts=args.local_mounts)
+                               parallelism=args.parallelism, local_mounts=args.local_mounts,
+                               kubeconfig=args.kubeconfig)
     except ir_run.IRRunError as e:
         for done in e.results:
             print(f"  {done.name}: exit {done.exit_code} in {done.seconds:.1f} s",
@@ -593,6 +594,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="s3:// roots: the folder standing in for each pod's /s3 "
                              "(default: a temporary folder, removed after a run that "
                              "succeeded)")
+    run_ir.add_argument("--kubeconfig", metavar="FILE",
+                        help="the credentials standing in for the pods' service account "
+                             "(every task gets KUBECONFIG=FILE; its current context's "
+                             "namespace is the pods'): what a Trainer that submits a "
+                             "TFJob or TrainJob (--workers) talks to")
     run_ir.set_defaults(func=_cmd_run_ir)
 
     subm = sub.add_parser("submit", help="upload and start a compiled pipeline on KFP")

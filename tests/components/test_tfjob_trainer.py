@@ -6,6 +6,8 @@ Operator: it starts the submitted job's workers as local processes with the cont
 command, environment (Secret references resolved) and the operator's TF_CONFIG; the data
 and the model live on moto's S3 server on 127.0.0.1. The step succeeds with the chief's
 model as its Model artifact, or fails when the job fails; either way the job is deleted.
+The step that succeeds runs as the Trainer task of a compiled IR
+(tests/pipelines/runners/ir/test_run_ir_workers_e2e.py); the one that fails runs here.
 """
 import json
 
@@ -28,42 +30,6 @@ def _run_step(s3, uris, custom_config, tmp_path):
 
 def _tail(step):
     return f"exit {step.returncode}\n{step.stdout[-3000:]}\n{step.stderr[-6000:]}"
-
-
-@pytest.mark.e2e
-def test_step_trains_on_two_workers_and_outputs_the_chiefs_model(s3_data, tmp_path):
-    s3, uris = s3_data
-    step, api, codes, logs = _run_step(
-        s3, uris, fx.softmax_config(tfjob=SETTINGS), tmp_path)
-    assert step.returncode == 0, _tail(step)
-    assert f"MODEL {fx.MODEL_URI}" in step.stdout
-    (body,) = api.created
-    k8s_standin.validate_tfjob(body)
-    name = body["metadata"]["name"]
-    assert name.startswith("trainer-softmax-")
-    # The job succeeds with worker 0 (the default success policy); deleting it stops
-    # worker 1 if it was still writing its scratch export.
-    assert codes[name][0] == 0 and codes[name][1] in (0, -9), logs[name]
-    # The step followed the job and deleted it; nothing is left running.
-    assert api.deleted == [name] and not api.jobs
-    assert "TFJob pipelines/" + name + ": Succeeded" in step.stderr
-    assert f"[{name}-worker-0]" in step.stderr  # worker 0's lines reached the step's log
-    # The chief wrote the step's outputs on S3; worker 1 exported only to scratch.
-    keys = s3.keys(fx.MODEL_URI + "/")
-    assert "root/Trainer.softmax/model/7/Format-Serving/saved_model.pb" in keys
-    stats = json.loads(s3.client.get_object(
-        Bucket=fx.BUCKET, Key="root/Trainer.softmax/model_run/7/training_stats.json")
-        ["Body"].read())
-    assert stats["strategy"] == "MultiWorkerMirroredStrategy" and stats["replicas"] == 2
-    # The TFJob settings never reached the run_fn, which refuses unknown keys.
-    container = body["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]
-    assert container["command"] + container["args"][:-1] == \
-        ["python", "-m", "trainer.runtime.tfjob_worker", "--invocation"]
-    invocation = json.loads(container["args"][-1])
-    assert "tfjob" not in json.loads(invocation["exec_properties"]["custom_config"])
-    env = {e["name"]: e for e in container["env"]}
-    assert env["S3_ENDPOINT"]["value"] == s3.endpoint
-    assert "value" not in env["AWS_SECRET_ACCESS_KEY"]
 
 
 @pytest.mark.e2e

@@ -4,10 +4,12 @@ the same time (schedule()).
 For each task: the driver's ExecutorInput (driver.py), the launcher's command line
 (launcher.py), then the command as a subprocess with only the environment a pod of the
 image would give it (image_environment() plus the IR's env and the platform spec's Secret
-variables), then the executor output file read as the launcher reads it. With an s3:// pipeline root
-the launcher's copies come around the command: input artifacts downloaded to the pod's
-local paths before, outputs uploaded from them after (launcher.py, objectstore.py). The container
-image is a name only: commands run with this machine's Python and the project's code.
+variables; with a kubeconfig, KUBECONFIG standing in for the pod's service account), then
+the executor output file read as the launcher reads it. With an s3:// pipeline root the
+launcher's copies come around the command: input artifacts downloaded to the pod's local
+paths before, outputs uploaded from them after (launcher.py, objectstore.py). The
+container image is a name only: commands run with this machine's Python and the
+project's code.
 """
 from __future__ import annotations
 
@@ -112,6 +114,29 @@ def secret_source(secrets_file: Optional[str], environ: Optional[Dict[str, str]]
             return secrets[secret][key]
         return environ.get(variable)
     return lookup
+
+
+def check_kubeconfig(path: str) -> str:
+    """The kubeconfig standing in for the service account every pod of a run has (its
+    token and the API server's address; the current context's namespace stands in for
+    the pod's namespace file), made absolute, since the tasks run in the project's
+    folder. Refused when missing or when the kubernetes client cannot load its current
+    context (with that context's cluster and user), before anything runs."""
+    # pylint: disable=import-outside-toplevel
+    from kubernetes import config
+    from kubernetes.config.config_exception import ConfigException
+
+    where = f"--kubeconfig {path}"
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{where}: no such file")
+    try:
+        # Loads the current context with its cluster and user, as the task's client will.
+        config.list_kube_config_contexts(config_file=path)
+    except (ConfigException, OSError, yaml.YAMLError, TypeError, AttributeError) as e:
+        problem = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"{where}: not a kubeconfig the kubernetes client reads: "
+                         f"{problem}") from None
+    return os.path.abspath(path)
 
 
 def check_pipeline_root(root: str) -> str:
@@ -324,9 +349,14 @@ def run_ir(path: str, pipeline_root: Optional[str] = None, run_id: Optional[str]
            secrets_file: Optional[str] = None, publish_logs: bool = True,
            echo: Callable[[str], None] = print, python: str = sys.executable,
            environ: Optional[Dict[str, str]] = None, parallelism: Optional[int] = None,
-           local_mounts: Optional[str] = None) -> RunResult:
+           local_mounts: Optional[str] = None, kubeconfig: Optional[str] = None
+           ) -> RunResult:
     """Runs the IR at `path`; raises IRRunError naming the first task that fails (no task
     starts after it; the running ones finish).
+
+    `kubeconfig` (check_kubeconfig) reaches every task as KUBECONFIG: on a cluster each
+    pod has its service account's credentials (a Trainer step that submits a TFJob or
+    TrainJob uses them, components/k8s_job.py default_api_client).
 
     With an s3:// root the launcher's bucket is opened with this shell's S3 settings
     (trainer.runtime.object_store), its bucket checked before anything runs, and the
@@ -339,6 +369,9 @@ def run_ir(path: str, pipeline_root: Optional[str] = None, run_id: Optional[str]
     parallelism = parallelism or default_parallelism()
     if parallelism < 1:
         raise ValueError(f"--parallelism {parallelism}: must be at least 1")
+    base_env = image_environment(python)
+    if kubeconfig is not None:
+        base_env["KUBECONFIG"] = check_kubeconfig(kubeconfig)
     for name, spec in ir.spec.root.input_definitions.parameters.items():
         if not spec.HasField("default_value") and not spec.is_optional:
             raise ir_dag.IRFileError(f"{path}: pipeline parameter {name} has no default "
@@ -375,8 +408,9 @@ def run_ir(path: str, pipeline_root: Optional[str] = None, run_id: Optional[str]
          f"{image}; up to {parallelism} at a time")
     if bucket is not None:
         echo(f"  the pods' /s3 folders: {mounts}/<task>/s3")
-    state = _Run(ir, ctx, mounts, secret_source(secrets_file, environ),
-                 image_environment(python), bucket)
+    if kubeconfig is not None:
+        echo(f"  the pods' service account: {base_env['KUBECONFIG']}")
+    state = _Run(ir, ctx, mounts, secret_source(secrets_file, environ), base_env, bucket)
     results = schedule(ir, order, state, parallelism, echo)
     if temporary:
         shutil.rmtree(mounts, ignore_errors=True)

@@ -36,19 +36,35 @@ def _with_secret(ir_path, dest):
     return str(dest)
 
 
+def _kubeconfig(path, current="stand-in", cluster="c"):
+    """A kubeconfig for an API server on 127.0.0.1 (none needs to answer here)."""
+    context = {"user": "u", "namespace": "pipelines"}
+    if cluster:
+        context["cluster"] = cluster
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": current,
+        "clusters": [{"name": "c", "cluster": {"server": "http://127.0.0.1:9"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "stand-in", "context": context}]}))
+    return path
+
+
 def _report(result):
     with open(result.produced["consume"].artifacts["report"].uri) as f:
         return json.load(f)
 
 
-def test_the_tasks_own_commands_run_in_order_with_the_pods_environment(tiny_ir, tmp_path):
+def test_the_tasks_own_commands_run_in_order_with_the_pods_environment(tiny_ir, tmp_path,
+                                                                     monkeypatch):
     ir_path = _with_secret(tiny_ir, tmp_path / "tiny-secret.yaml")
     secrets = tmp_path / "secrets.yaml"
     secrets.write_text("store-keys: {accesskey: AKIA-LOCAL}\n")
+    _kubeconfig(tmp_path / "kubeconfig")
+    monkeypatch.chdir(tmp_path)  # a relative --kubeconfig reaches the tasks made absolute
     lines = []
     result = ir_run.run_ir(ir_path, pipeline_root=str(tmp_path / "root"), run_id="r1",
                            secrets_file=str(secrets), echo=lines.append,
-                           environ={"UNRELATED": "x"})
+                           environ={"UNRELATED": "x"}, kubeconfig="kubeconfig")
     assert [t.name for t in result.tasks] == ["produce", "consume"]
     assert all(t.exit_code == 0 for t in result.tasks)
     report = _report(result)
@@ -59,8 +75,10 @@ def test_the_tasks_own_commands_run_in_order_with_the_pods_environment(tiny_ir, 
     # output parameter and the constant.
     assert report["data"] == "abab"
     assert report["argv"][:3] == [data_uri, "2", "false"]
-    # Only what the pod has: the image's variables, PATH, HOME, the IR's env, the Secret.
+    # Only what the pod has: the image's variables, PATH, HOME, the IR's env, the Secret,
+    # the service account's credentials.
     env = report["env"]
+    assert env.pop("KUBECONFIG") == str(tmp_path / "kubeconfig")
     assert env.pop("AWS_ACCESS_KEY_ID") == "AKIA-LOCAL"
     assert env.pop("S3_ENDPOINT") == "http://store:9000"
     assert env.pop("PATH").split(":")[0] == os.path.dirname(sys.executable)
@@ -142,6 +160,27 @@ def test_a_missing_or_invalid_ir_file_is_named(tmp_path, capsys, content, proble
     assert rc == 2
     assert len(err) == 1 and err[0].startswith(f"error: {path}: {problem}"), err
     assert not (tmp_path / "root").exists()
+
+
+@pytest.mark.parametrize("current,cluster,problem", [
+    (None, "c", "no such file"),
+    ("elsewhere", "c", "not a kubeconfig the kubernetes client reads: Invalid kube-config "
+                       "file. Expected object with name elsewhere"),
+    ("stand-in", None, "not a kubeconfig the kubernetes client reads: Invalid kube-config "
+                       "file. Expected key cluster"),
+])
+def test_a_missing_or_unreadable_kubeconfig_is_refused(tiny_ir, tmp_path, capsys, current,
+                                                       cluster, problem):
+    path = tmp_path / "kubeconfig"
+    if current is not None:
+        _kubeconfig(path, current, cluster)
+    root = tmp_path / "root"
+    rc = cli.main(["run-ir", tiny_ir, "--pipeline-root", str(root), "--kubeconfig",
+                   str(path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2
+    assert len(err) == 1 and err[0].startswith(f"error: --kubeconfig {path}: {problem}"), err
+    assert not root.exists()  # refused before anything ran
 
 
 def test_no_pipeline_root_is_refused(tiny_ir, capsys):
