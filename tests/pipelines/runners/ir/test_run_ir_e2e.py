@@ -2,11 +2,21 @@
 pipeline root and TF Serving repository on s3://, the object store's endpoint and Secret)
 and run from that very IR with `classics run-ir`, against moto's S3 server
 (tests/s3_standin.py): every task's own command and arguments, the launcher's copies to
-and from the bucket. Then the serving hand-off (trainer/serving/model_sync.py into a
-folder the TF Serving stand-in serves), the same IR again judged against the served
-versions, an IR whose gate no model can pass, and a broken compiled argument.
-Small: 200 + 60 synthetic digits, 1 epoch, Beam in one process."""
+and from the bucket. Then the production loop as a recurring run of that IR lives it, the
+data folder growing span by span:
+
+1. span 1: both models pushed (version 1); the serving hand-off (trainer/serving/
+   model_sync.py into a folder the TF Serving stand-in serves) answers;
+2. span 2, same distribution: the same IR again, judged against the served versions, the
+   drift gate passes, the Trainers warm-start from version 1, version 2 pushed;
+3. span 3, half the classes: the drift gate refuses before training, the run fails
+   naming the gate, version 2 still served;
+4. `classics rollback mnist_softmax`: version 1 served again;
+the sidecar's mirror is read after each. Also an IR whose gate no model can pass, and a
+broken compiled argument. Small: 200 + 60 synthetic digits per span, 1 epoch, Beam in
+one process."""
 import json
+import os
 import re
 import subprocess
 import sys
@@ -20,6 +30,7 @@ from pipelines import cli
 from pipelines.runners.ir import run as ir_run
 from tests.mnist_fixtures import synthetic_digits, write_mnist
 from tests.paths import REPO
+from trainer.contract import STATS_FILE
 from tests.pipelines.runners.ir.cluster_s3 import SECRET, cluster_s3
 from tests.serving_standins import RestServer
 
@@ -36,19 +47,29 @@ MODEL_TASKS = ["ServingBaseline", "DriftBaseline", "DistributionValidator", "Dri
 TASKS = DATA_TASKS + [f"{t}.{m}" for m in MODELS for t in MODEL_TASKS]
 
 
+def _upload_span(server, span, seed, classes=10):
+    """`<DATA>/span-<span>/`: 200 train and 60 t10k digits of `classes` classes."""
+    folder = str(server.spans / f"span-{span}")
+    images, labels = synthetic_digits(520, seed=seed)
+    keep = labels < classes
+    images, labels = images[keep][:260], labels[keep][:260]
+    write_mnist(folder, images[:200], labels[:200], "train", gz=True)
+    write_mnist(folder, images[200:], labels[200:], "t10k", gz=True)
+    server.upload_dir(folder, f"{DATA}/span-{span}")
+    return images[200:], labels[200:]
+
+
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
-    """moto's S3 with the digits uploaded (tests/pipelines/runners/ir/cluster_s3.py)."""
+    """moto's S3 with span 1 of the digits (tests/pipelines/runners/ir/cluster_s3.py)."""
     with cluster_s3(tmp_path_factory.mktemp("secrets")) as server:
-        folder = str(tmp_path_factory.mktemp("idx"))
-        write_mnist(folder, *synthetic_digits(200, seed=1), "train", gz=True)
-        server.test_images, server.test_labels = synthetic_digits(60, seed=2)
-        write_mnist(folder, server.test_images, server.test_labels, "t10k", gz=True)
-        server.upload_dir(folder, DATA)
+        server.spans = tmp_path_factory.mktemp("spans")
+        server.mirror = tmp_path_factory.mktemp("mirror") / "models"
+        server.test_images, server.test_labels = _upload_span(server, 1, seed=1)
         yield server
 
 
-def _compile(s3, output_dir, models, min_accuracy):
+def _compile(s3, output_dir, models, min_accuracy, *extra):
     """`classics compile` in a process of its own: it reads the s3:// data folder, which
     loads tensorflow-io (and its abort at exit) into the process."""
     done = subprocess.run(
@@ -57,7 +78,8 @@ def _compile(s3, output_dir, models, min_accuracy):
          str(min_accuracy), "--output-dir", str(output_dir), "--data", DATA,
          "--pipeline-root", ROOT, "--serving-root", SERVING, "--object-store-endpoint",
          s3.endpoint, "--object-store-secret", SECRET,
-         "--beam-arg=--direct_running_mode=in_memory", "--beam-arg=--direct_num_workers=1"],
+         "--beam-arg=--direct_running_mode=in_memory", "--beam-arg=--direct_num_workers=1",
+         *extra],
         cwd=REPO, env=s3.process_env(), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return str(output_dir / f"{PIPELINE}.yaml")
@@ -65,7 +87,7 @@ def _compile(s3, output_dir, models, min_accuracy):
 
 @pytest.fixture(scope="module")
 def compiled(s3, tmp_path_factory):
-    return _compile(s3, tmp_path_factory.mktemp("kfp"), MODELS, 0.5)
+    return _compile(s3, tmp_path_factory.mktemp("kfp"), MODELS, 0.5, "--warm-start")
 
 
 def _versions(s3, model):
@@ -83,14 +105,48 @@ def _run(s3, ir, run_id):
     return result, {m: _versions(s3, m) for m in MODELS}
 
 
+def _sync(s3):
+    """One pass of the model-sync sidecar into the same folder each time (what TF Serving
+    reads); the versions there per model. TF Serving serves the newest."""
+    sync = subprocess.run(
+        [sys.executable, "-m", "trainer.serving.model_sync", "--source", SERVING,
+         "--dest", str(s3.mirror), "--once"],
+        cwd=REPO, env=s3.process_env(), capture_output=True, text=True, timeout=300)
+    assert sync.returncode == 0, sync.stderr[-3000:]
+    return {m: sorted(int(v) for v in os.listdir(s3.mirror / f"mnist_{m}") if v.isdigit())
+            for m in MODELS}
+
+
 @pytest.fixture(scope="module")
 def first(s3, compiled):
-    return _run(s3, compiled, "first")
+    result, versions = _run(s3, compiled, "first")
+    return result, versions, _sync(s3)
 
 
 @pytest.fixture(scope="module")
 def second(s3, compiled, first):
-    return _run(s3, compiled, "second")
+    _upload_span(s3, 2, seed=3)
+    result, versions = _run(s3, compiled, "second")
+    return result, versions, _sync(s3)
+
+
+@pytest.fixture(scope="module")
+def third(s3, compiled, second):
+    """Span 3 holds only the digits 0-4: the drift gate refuses it."""
+    _upload_span(s3, 3, seed=4, classes=5)
+    with pytest.raises(ir_run.IRRunError) as refused:
+        ir_run.run_ir(compiled, run_id="third", secrets_file=s3.secrets, parallelism=2,
+                      echo=lambda line: None)
+    return refused.value, {m: _versions(s3, m) for m in MODELS}, _sync(s3)
+
+
+@pytest.fixture(scope="module")
+def rolled_back(s3, third):
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "rollback", "mnist_softmax",
+         "--serving-root", SERVING],
+        cwd=REPO, env=s3.process_env(), capture_output=True, text=True, timeout=300)
+    return done, {m: _versions(s3, m) for m in MODELS}, _sync(s3)
 
 
 def _metadata(result, task, output):
@@ -98,7 +154,7 @@ def _metadata(result, task, output):
 
 
 def test_every_task_of_the_cluster_ir_exits_0_and_both_models_are_pushed(s3, first):
-    result, versions = first
+    result, versions, _ = first
     assert sorted(t.name for t in result.tasks) == sorted(TASKS)
     assert all(t.exit_code == 0 for t in result.tasks)
     assert result.run_root == f"{ROOT}/{PIPELINE}/first"  # the IR's own root
@@ -129,15 +185,18 @@ def test_every_task_of_the_cluster_ir_exits_0_and_both_models_are_pushed(s3, fir
                for b in spans[i + 1:])
 
 
-def test_pushed_versions_reach_a_tf_serving_folder_and_answer(s3, first, tmp_path):
-    dest = tmp_path / "models"
-    sync = subprocess.run(
-        [sys.executable, "-m", "trainer.serving.model_sync", "--source", SERVING,
-         "--dest", str(dest), "--once"],
-        cwd=REPO, env=s3.process_env(), capture_output=True, text=True, timeout=300)
-    assert sync.returncode == 0, sync.stderr[-3000:]
-    _, versions = first
-    served = {f"mnist_{m}": str(dest / f"mnist_{m}" / str(versions[m][-1])) for m in MODELS}
+def _stats(s3, result, model):
+    run_dir = result.produced[f"Trainer.{model}"].artifacts["model_run"].uri
+    bucket, _, key = run_dir[len("s3://"):].partition("/")
+    return json.loads(s3.client.get_object(Bucket=bucket, Key=f"{key}/{STATS_FILE}")[
+        "Body"].read())
+
+
+def test_pushed_versions_reach_a_tf_serving_folder_and_answer(s3, first):
+    _, versions, mirrored = first
+    assert mirrored == versions  # the sidecar's folder holds what was pushed
+    served = {f"mnist_{m}": str(s3.mirror / f"mnist_{m}" / str(versions[m][-1]))
+              for m in MODELS}
     server = RestServer(served)
     try:
         for name in served:
@@ -154,25 +213,57 @@ def test_pushed_versions_reach_a_tf_serving_folder_and_answer(s3, first, tmp_pat
         server.close()
 
 
-def test_the_same_ir_again_is_judged_against_the_served_versions(s3, first, second):
-    _, before = first
-    result, after = second
+def test_span_2_is_judged_against_the_served_versions_warm_starts_and_is_pushed(
+        s3, first, second):
+    _, before, _ = first
+    result, after, mirrored = second
     for model in MODELS:
         baseline = _metadata(result, f"ServingBaseline.{model}", "model")
         assert baseline["has_model"] == 1
         assert baseline["served_version"] == before[model][0]
+        # The newest span was read: the same IR, a data folder that grew. (The span is a
+        # custom property, as TFX's ExampleGen driver records it; TFX's entrypoint names
+        # custom properties that share a declared property's name "custom:<name>".)
+        assert _metadata(result, "MnistExampleGen", "examples")["custom:span"] == 2
+        # The drift gate compared span 2 with the data version 1 was trained on.
+        assert _metadata(result, f"DriftBaseline.{model}", "statistics")["has_statistics"] == 1
+        # The Trainer started from version 1's weights.
+        assert _stats(s3, result, model)["warm_start"]["restored"] is True, model
         # The Evaluator computed the baseline's metrics beside the candidate's.
         evaluation = result.produced[f"Evaluator.{model}"].artifacts["evaluation"].uri
         metrics = [k for k in s3.keys(evaluation + "/") if "/metrics" in k]
         body = b"".join(s3.client.get_object(Bucket="pipelines", Key=k)["Body"].read()
                         for k in metrics)
         assert b"baseline" in body and b"candidate" in body, model
-        blessed = _metadata(result, f"Evaluator.{model}", "blessing")["blessed"]
-        assert len(after[model]) == len(before[model]) + int(blessed), (model, after)
+        assert _metadata(result, f"Evaluator.{model}", "blessing")["blessed"] == 1, model
+        assert len(after[model]) == 2 and after[model][0] == before[model][0], after
+    assert mirrored == after
+
+
+def test_span_3_with_half_the_classes_is_refused_and_version_2_stays_served(second, third):
+    _, pushed, _ = second
+    refused, after, mirrored = third
+    assert refused.task.startswith("DriftGate."), refused
+    assert "REFUSED before training" in refused.log_tail
+    assert "label Jensen-Shannon divergence" in refused.log_tail
+    ran = {t.name for t in refused.results}
+    assert not [t for t in ran if t.startswith(("Trainer.", "Pusher."))], ran
+    assert {f"Trainer.{m}" for m in MODELS} <= set(refused.not_run), refused.not_run
+    assert after == pushed and mirrored == pushed
+
+
+def test_a_rollback_serves_version_1_again_and_the_mirror_follows(second, rolled_back):
+    _, pushed, _ = second
+    done, after, mirrored = rolled_back
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert after["softmax"] == pushed["softmax"][:1]  # version 2 moved aside
+    assert after["cnn"] == pushed["cnn"]  # the other model untouched
+    assert mirrored == after  # TF Serving, reading the mirror, serves version 1 again
 
 
 def test_an_ir_with_a_gate_out_of_reach_refuses_and_pushes_nothing(s3, tmp_path):
-    gate = _compile(s3, tmp_path / "kfp", ("softmax",), 1.5)
+    # Span 1 pinned: whichever span the loop above has reached, the drift gate passes.
+    gate = _compile(s3, tmp_path / "kfp", ("softmax",), 1.5, "--span", "1")
     served = _versions(s3, "softmax")
     result, _ = _run(s3, gate, "gate")  # a refusal is a run that succeeded
     assert _metadata(result, "Evaluator.softmax", "blessing")["blessed"] == 0
