@@ -45,7 +45,7 @@ def test_demo_console_shows_progress_epochs_and_summary_only(demo_runs):
     # The noise was not lost: it is in the run's log file, whose path was printed.
     log_path = re.search(r"full log (\S+\.log)", demo_runs.first.stdout).group(1)
     log = open(log_path, encoding="utf-8").read()
-    assert "SavedModel saved prior" in log and "deprecated" in log
+    assert "Instructions for updating" in log and "deprecated" in log
 
 
 @pytest.mark.e2e
