@@ -44,6 +44,9 @@ PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
 LOG_TAIL_LINES = 20
 
 
+POD_TMP = "tmp"  # in a task's staging folder: its pod's /tmp (TMPDIR)
+
+
 class IRRunError(RuntimeError):
     """A task failed (its driver, its command or its launcher); names the task."""
 
@@ -234,9 +237,18 @@ class _Run:
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
         shown = " ".join(a if len(a) <= 40 else a[:37] + "..." for a in argv[:3])
         echo(f"  {task.name}: running {shown} ... (log {log_path})")
-        with open(log_path, "wb") as log:
-            code = subprocess.run(argv, env=env, cwd=PROJECT_DIR, stdin=subprocess.DEVNULL,
-                                  stdout=log, stderr=subprocess.STDOUT, check=False).returncode
+        # Stands in for the pod's own /tmp, which ends with the pod: what the task's
+        # libraries leave there (AutoGraph's modules, tensorflow-io's S3 buffers) goes
+        # with it instead of into this machine's /tmp.
+        pod_tmp = os.path.join(staging, POD_TMP)
+        os.makedirs(pod_tmp, exist_ok=True)
+        try:
+            with open(log_path, "wb") as log:
+                code = subprocess.run(argv, env=dict(env, TMPDIR=pod_tmp), cwd=PROJECT_DIR,
+                                      stdin=subprocess.DEVNULL, stdout=log,
+                                      stderr=subprocess.STDOUT, check=False).returncode
+        finally:
+            shutil.rmtree(pod_tmp, ignore_errors=True)
         result = TaskResult(task.name, code, time.monotonic() - start, log_path,
                             executor_input, started=start - self.started)
         if code != 0:

@@ -76,8 +76,12 @@ def test_the_tasks_own_commands_run_in_order_with_the_pods_environment(tiny_ir, 
     assert report["data"] == "abab"
     assert report["argv"][:3] == [data_uri, "2", "false"]
     # Only what the pod has: the image's variables, PATH, HOME, the IR's env, the Secret,
-    # the service account's credentials.
+    # the service account's credentials; TMPDIR stands in for the pod's own /tmp, gone
+    # with the task.
     env = report["env"]
+    pod_tmp = env.pop("TMPDIR")
+    assert pod_tmp.endswith(os.path.join("consume", ir_run.POD_TMP))
+    assert not os.path.exists(pod_tmp)
     assert env.pop("KUBECONFIG") == str(tmp_path / "kubeconfig")
     assert env.pop("AWS_ACCESS_KEY_ID") == "AKIA-LOCAL"
     assert env.pop("S3_ENDPOINT") == "http://store:9000"
