@@ -1,7 +1,7 @@
-"""word2vec (skip-gram) and the LSTM language model compiled for a cluster (corpus,
+"""word2vec (skip-gram) and the LSTM and GRU language models compiled for a cluster (corpus,
 pipeline root and serving repository on s3://) and run from their IRs with `classics
-run-ir` against moto's S3 server (tests/s3_standin.py): every task exits 0 and both
-models are pushed to the bucket as TF Serving versions. One small PTB-format corpus
+run-ir` against moto's S3 server (tests/s3_standin.py): every task exits 0 and every
+model is pushed to the bucket as TF Serving versions. One small PTB-format corpus
 (real text, ~7,000 tokens), 1 epoch, tiny models.
 
 The IRs are compiled with kubeflow_runner.compile_pipelines, what `classics compile`
@@ -70,12 +70,13 @@ def _run_and_check(s3, ir, model):
     except ir_run.IRRunError as e:
         pytest.fail(f"{e}\n{e.log_tail}")
     assert result.tasks and all(t.exit_code == 0 for t in result.tasks)
-    pushed = result.produced[f"Pusher.{model}"].artifacts["pushed_model"].metadata
-    assert pushed["pushed"] == 1
-    destination = pushed["pushed_destination"]
-    assert destination.startswith(f"{SERVING}/text_{model}/")
-    assert f"serving/text_{model}/{destination.rsplit('/', 1)[1]}/saved_model.pb" in \
-        s3.keys(destination + "/")
+    for name in ((model,) if isinstance(model, str) else model):
+        pushed = result.produced[f"Pusher.{name}"].artifacts["pushed_model"].metadata
+        assert pushed["pushed"] == 1
+        destination = pushed["pushed_destination"]
+        assert destination.startswith(f"{SERVING}/text_{name}/")
+        assert f"serving/text_{name}/{destination.rsplit('/', 1)[1]}/saved_model.pb" in \
+            s3.keys(destination + "/")
     return result
 
 
@@ -87,8 +88,8 @@ def test_word2vec_from_its_ir_pushes_skipgram(s3, tmp_path):
     assert "Trainer.skipgram" in result.produced
 
 
-def test_the_lstm_language_model_from_its_ir_is_pushed(s3, tmp_path):
-    ir = _compile(s3, tmp_path, ["lstm"], vocab_size=500, max_eval_tokens=5000,
+def test_the_lstm_and_gru_language_models_from_their_ir_are_pushed(s3, tmp_path):
+    ir = _compile(s3, tmp_path, ["lstm", "gru"], vocab_size=500, max_eval_tokens=5000,
                   max_perplexity=500.0)
-    result = _run_and_check(s3, ir, "lstm")
-    assert "Trainer.lstm" in result.produced
+    result = _run_and_check(s3, ir, ("lstm", "gru"))
+    assert {"Trainer.lstm", "Trainer.gru"} <= set(result.produced)
