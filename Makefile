@@ -4,8 +4,9 @@ PY := $(VENV)/bin/python
 CLASSICS := $(VENV)/bin/classics
 PYTEST_ARGS ?=
 # Two test processes (pytest-xdist), each module's tests on one of them (tests/conftest.py
-# groups them), in file order; `make test-random` shuffles the order (pytest-randomly).
-XDIST ?= -n 2 --dist loadgroup
+# groups them), in the order tests/xdist_groups.py sorts them (pytest-xdist would put the
+# groups with most tests first); `make test-random` shuffles the order (pytest-randomly).
+XDIST ?= -n 2 --dist loadgroup --no-loadscope-reorder
 PYTEST := $(PY) -m pytest tests $(XDIST)
 
 .PHONY: setup test-deps demo test test-fast test-random bench bench-zoo bench-ingest bench-word2vec \

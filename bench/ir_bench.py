@@ -8,7 +8,9 @@ compiled with `--local-folders` (data, pipeline root and serving root as folders
 task by task: each task is a new Python process that imports TensorFlow and TFX, as each
 pod would, where `classics run` runs every component in one process. Prints each side's
 wall time (compile included on the IR side, and shown apart) and the ratio; each side
-must push its models, else exit 1.
+must push its models, else exit 1. Then what every task pays before its executor runs:
+the container entrypoint started with `--help` (TensorFlow, TFX and the executor
+entrypoint imported, flags parsed), CPU seconds, the mean of three starts.
 
     .venv/bin/python bench/ir_bench.py [--models softmax] [--epochs 2] [--keep DIR]
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -40,6 +43,20 @@ def classics(*args: str) -> float:
         sys.exit(f"classics {' '.join(args[:2])} failed (exit {proc.returncode}):\n"
                  f"{proc.stdout[-3000:]}")
     return took
+
+
+def task_start_cpu(starts: int = 3) -> float:
+    """Mean CPU seconds (user + system) of the container entrypoint's start."""
+    def children_cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    before = children_cpu()
+    for _ in range(starts):
+        subprocess.run([sys.executable, "-m", "trainer.runtime.kfp_entrypoint", "--help"],
+                       cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       check=True)
+    return (children_cpu() - before) / starts
 
 
 def pushed(serving_root: str, models) -> bool:
@@ -87,6 +104,7 @@ def main(argv=None) -> int:
         print(f"  classics compile + run-ir    {compile_s + run_ir_s:7.1f} s   pushed: {ir_ok}"
               f"   (compile {compile_s:.1f} s, run-ir {run_ir_s:.1f} s)")
         print(f"  run-ir / run                 {run_ir_s / local_s:7.2f}x")
+        print(f"  a task's start (entrypoint --help) {task_start_cpu():5.1f} s of CPU")
         return 0 if local_ok and ir_ok else 1
     finally:
         if not args.keep:

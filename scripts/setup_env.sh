@@ -59,6 +59,12 @@ pip_install --upgrade "pip==24.2" "setuptools==75.1.0" wheel
 # The lock is a full freeze, so --no-deps keeps pip from re-resolving to newer Beam etc.
 pip_install --no-deps -r "$top/requirements.lock"
 pip_install --no-deps --no-build-isolation -e "$top"
+# A reused venv may hold packages an earlier lock had: the venv is made the lock again.
+extra=$("$venv/bin/python" "$top/scripts/lock_orphans.py" "$top/requirements.lock")
+if [[ -n "$extra" ]]; then
+  echo "setup: removing what requirements.lock no longer holds: $extra"
+  "$venv/bin/python" -m pip uninstall --quiet -y $extra
+fi
 "$venv/bin/python" -m pip check
 echo "$lock_sum" > "$stamp"
 echo "setup: environment ready in $venv"

@@ -73,3 +73,30 @@ def test_groups_with_end_to_end_tests_are_handed_out_first(pytester, monkeypatch
     assert ids == ["test_z_slow.py::test_1", "test_z_slow.py::test_2",
                    "test_a_fast.py::test_1", "test_a_fast.py::test_2",
                    "test_m_fast.py::test_1"]
+
+
+def _makefile_xdist():
+    """The pytest-xdist arguments `make test` gives (the Makefile's XDIST)."""
+    with open(os.path.join(REPO, "Makefile")) as f:
+        line = next(line for line in f if line.startswith("XDIST ?="))
+    return line.split("?=", 1)[1].split()
+
+
+def test_the_scheduler_starts_the_end_to_end_group_first(pytester, tmp_path, monkeypatch):
+    # pytest-xdist reorders groups by their number of tests unless told not to: the
+    # two-test end-to-end module would then start last.
+    pytester.makeconftest("pytest_plugins = ['tests.xdist_groups']\n")
+    pytester.makeini("[pytest]\nmarkers =\n    e2e: slow\n")
+    plain = "\n".join(f"def test_{i}(pipeline_run): pass" for i in range(6))
+    slow = "pytestmark = pytest.mark.e2e\n" + "\n".join(
+        f"def test_{i}(pipeline_run): pass" for i in range(2))
+    pytester.makepyfile(**{f"test_plain_{m}": _MODULE.format(name=m, tests=plain)
+                           for m in "abcd"},
+                        test_z_slow=_MODULE.format(name="z_slow", tests=slow))
+    log = tmp_path / "setups.log"
+    monkeypatch.setenv("SETUP_LOG", str(log))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO)] + sys.path))
+    result = pytester.runpytest_subprocess(*_makefile_xdist(), "-p", "no:randomly", "-q")
+    result.assert_outcomes(passed=4 * 6 + 2)
+    order = [line.rsplit(" ", 1)[0] for line in log.read_text().splitlines()]
+    assert "module z_slow" in order[:2], order

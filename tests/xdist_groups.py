@@ -6,9 +6,11 @@ The marks must be in place before pytest-xdist's own collection hook turns them 
 node-id suffix its scheduler groups by, hence `tryfirst`; and that suffix is only read by
 pytest < 9 (pyproject.toml pins it). tests/test_xdist_groups.py checks both.
 
-The scheduler hands groups out in collection order, so the groups holding end-to-end
-tests (minutes each) go first: started last, one of them would keep a worker busy alone
-at the end while the other has long finished."""
+The scheduler hands groups out in collection order when told not to reorder them
+(`--no-loadscope-reorder`, the Makefile's XDIST; by default it sorts them by their number
+of tests, which puts an end-to-end module of two tests last). The groups holding
+end-to-end tests (minutes each) go first: started last, one of them would keep a worker
+busy alone at the end while the other has long finished."""
 import pytest
 
 # Session fixtures whose users all run on one worker, so each is made once.
