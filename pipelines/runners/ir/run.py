@@ -357,6 +357,22 @@ def _exists(root: str, bucket: Optional[objectstore.Bucket]) -> bool:
     return bool(bucket.list(bucket.config.key_from_uri(root) + "/"))
 
 
+def run_context(ir: ir_dag.IR, root: str, run_id: str, publish_logs: bool = True
+                ) -> driver.RunContext:
+    """What the root DAG driver knows of a new run: its root under the pipeline root
+    (pipeline_run_root), its creation time and the IR's parameter defaults."""
+    return driver.RunContext(
+        pipeline_name=ir.pipeline_name, run_id=run_id,
+        run_root=driver.pipeline_run_root(root, ir.pipeline_name, run_id),
+        run_display_name=run_id,
+        create_time_utc=datetime.datetime.now(datetime.timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"),
+        parameters={n: s.default_value for n, s in
+                    ir.spec.root.input_definitions.parameters.items()
+                    if s.HasField("default_value")},
+        publish_logs=publish_logs)
+
+
 def run_ir(path: str, pipeline_root: Optional[str] = None, run_id: Optional[str] = None,
            secrets_file: Optional[str] = None, publish_logs: bool = True,
            echo: Callable[[str], None] = print, python: str = sys.executable,
@@ -388,16 +404,7 @@ def run_ir(path: str, pipeline_root: Optional[str] = None, run_id: Optional[str]
         if not spec.HasField("default_value") and not spec.is_optional:
             raise ir_dag.IRFileError(f"{path}: pipeline parameter {name} has no default "
                                      "and this local driver takes no run parameters")
-    ctx = driver.RunContext(
-        pipeline_name=ir.pipeline_name, run_id=run_id,
-        run_root=driver.pipeline_run_root(root, ir.pipeline_name, run_id),
-        run_display_name=run_id,
-        create_time_utc=datetime.datetime.now(datetime.timezone.utc).strftime(
-            "%Y-%m-%dT%H:%M:%SZ"),
-        parameters={n: s.default_value for n, s in
-                    ir.spec.root.input_definitions.parameters.items()
-                    if s.HasField("default_value")},
-        publish_logs=publish_logs)
+    ctx = run_context(ir, root, run_id, publish_logs)
     bucket = None
     if "://" in root:
         object_store.check_bucket(root)  # FileNotFoundError naming the bucket

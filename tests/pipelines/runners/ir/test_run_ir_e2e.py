@@ -12,7 +12,8 @@ data folder growing span by span:
 3. span 3, half the classes: the drift gate refuses before training, the run fails
    naming the gate, version 2 still served;
 4. `classics rollback mnist_softmax`: version 1 served again;
-the sidecar's mirror is read after each. Also an IR whose gate no model can pass, and a
+the sidecar's mirror is read after each. Also an IR whose gate no model can pass (the same
+IR but for its bar, so only its Evaluator and Pusher run, on span 1's outputs), and a
 broken compiled argument. Small: 200 + 60 synthetic digits per span, 1 epoch, Beam in
 one process."""
 import json
@@ -32,6 +33,7 @@ from tests.mnist_fixtures import synthetic_digits, write_mnist
 from tests.paths import REPO
 from trainer.contract import STATS_FILE
 from tests.pipelines.runners.ir.cluster_s3 import SECRET, cluster_s3
+from tests.pipelines.runners.ir.on_outputs import run_on_outputs
 from tests.serving_standins import RestServer
 
 pytestmark = pytest.mark.e2e
@@ -261,13 +263,34 @@ def test_a_rollback_serves_version_1_again_and_the_mirror_follows(second, rolled
     assert mirrored == after  # TF Serving, reading the mirror, serves version 1 again
 
 
-def test_an_ir_with_a_gate_out_of_reach_refuses_and_pushes_nothing(s3, tmp_path):
-    # Span 1 pinned: whichever span the loop above has reached, the drift gate passes.
-    gate = _compile(s3, tmp_path / "kfp", ("softmax",), 1.5, "--span", "1")
+def _without_bars(path):
+    """The IR's documents with every Evaluator's eval_config cut out, and those configs."""
+    with open(path) as f:
+        docs = list(yaml.safe_load_all(f))
+    bars = {}
+    for name, task in docs[0]["root"]["dag"]["tasks"].items():
+        if name.startswith("Evaluator."):
+            bars[name] = task["inputs"]["parameters"].pop("eval_config")
+    return docs, bars
+
+
+def test_an_ir_with_a_gate_out_of_reach_refuses_and_pushes_nothing(s3, compiled, first,
+                                                                   tmp_path):
+    # The cluster IR but for its bar, which no model can reach: the same upstream tasks,
+    # so the softmax Evaluator and Pusher run on span 1's outputs (on_outputs.py).
+    gate = _compile(s3, tmp_path / "kfp", MODELS, 1.5, "--warm-start")
+    gate_docs, gate_bars = _without_bars(gate)
+    docs, bars = _without_bars(compiled)
+    assert gate_docs == docs and set(gate_bars) == set(bars) == {
+        f"Evaluator.{m}" for m in MODELS}
+    assert "1.5" in json.dumps(gate_bars) and "1.5" not in json.dumps(bars)
     served = _versions(s3, "softmax")
-    result, _ = _run(s3, gate, "gate")  # a refusal is a run that succeeded
-    assert _metadata(result, "Evaluator.softmax", "blessing")["blessed"] == 0
-    assert _metadata(result, "Pusher.softmax", "pushed_model")["pushed"] == 0
+    results, produced = run_on_outputs(
+        gate, first[0], ["Evaluator.softmax", "Pusher.softmax"], "gate", s3.secrets,
+        str(tmp_path / "mounts"))
+    assert [t.exit_code for t in results] == [0, 0]  # a refusal is a run that succeeded
+    assert produced["Evaluator.softmax"].artifacts["blessing"].metadata["blessed"] == 0
+    assert produced["Pusher.softmax"].artifacts["pushed_model"].metadata["pushed"] == 0
     assert _versions(s3, "softmax") == served
 
 

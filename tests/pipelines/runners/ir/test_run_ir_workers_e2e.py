@@ -10,10 +10,9 @@ refuses local folders.
 The IR compiled with `--trainer-backend tfjob` runs whole. The one compiled with
 `--trainer-backend trainjob` differs from it only in its Trainer's settings (checked), so
 only its Trainer task runs, by run-ir's own driver and launcher, on the first run's
-upstream outputs: a second whole run would cost twelve more task processes for the same
-tasks. Small: 120 + 40 synthetic CIFAR-10 images, softmax, 1 epoch, Beam in one process."""
+upstream outputs (on_outputs.py): a second whole run would cost twelve more task
+processes for the same tasks. Small: 120 + 40 synthetic CIFAR-10 images, softmax, 1 epoch, Beam in one process."""
 import copy
-import datetime
 import json
 import subprocess
 import sys
@@ -22,13 +21,12 @@ import pytest
 import yaml
 
 from components import tfjob_trainer
-from pipelines.runners.ir import dag as ir_dag
-from pipelines.runners.ir import driver, objectstore
 from pipelines.runners.ir import run as ir_run
 from tests import k8s_standin
 from tests.image_fixtures import write_cifar
 from tests.paths import REPO
 from tests.pipelines.runners.ir.cluster_s3 import SECRET, cluster_s3
+from tests.pipelines.runners.ir.on_outputs import run_on_outputs
 from tests.tfjob_fixtures import shipped_runtime
 
 pytestmark = pytest.mark.e2e
@@ -121,25 +119,13 @@ def trainjob_run(s3, tfjob_run, tmp_path_factory):
     assert trainjob_ir == tfjob_ir  # nothing else differs: the upstream outputs are its own
     assert {k: v for k, v in config.items() if k != "trainjob"} == \
         {k: v for k, v in tfjob_config.items() if k != "tfjob"}
-    ir = ir_dag.load(path)
-    ctx = driver.RunContext(
-        pipeline_name=ir.pipeline_name, run_id=first.run_id, run_root=first.run_root,
-        run_display_name=first.run_id, create_time_utc=datetime.datetime.now(
-            datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
     pods = tmp_path_factory.mktemp("pods-trainjob")
     api = _api(s3, pods)
     try:
-        env = dict(ir_run.image_environment(),
-                   KUBECONFIG=ir_run.check_kubeconfig(api.kubeconfig_path))
-        state = ir_run._Run(  # pylint: disable=protected-access
-            ir, ctx, str(pods / "mounts"), ir_run.secret_source(s3.secrets), env,
-            objectstore.open_bucket(objectstore.parse_bucket_config(ROOT)))
-        state.produced = dict(first.produced)
-        try:
-            result = state.run_task(ir.tasks[TRAINER], lambda _: None)
-        except ir_run.IRRunError as e:
-            pytest.fail(f"{e}\n{e.log_tail}")
-        yield result, state.produced[TRAINER], api, config
+        (result,), produced = run_on_outputs(
+            path, first, [TRAINER], "trainjob", s3.secrets, str(pods / "mounts"),
+            kubeconfig=api.kubeconfig_path)
+        yield result, produced[TRAINER], api, config
     finally:
         api.close()
 
