@@ -15,6 +15,7 @@ import json
 import os
 import re
 import threading
+import urllib.request
 from concurrent import futures
 
 import grpc
@@ -264,6 +265,18 @@ class RestServer:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+def predict_class_ids(url: str, name: str, images, signature: str = "serving_images"):
+    """The class ids a REST server at `url` answers for `images` (TF Serving's row format),
+    as a client of the pushed image models would ask."""
+    body = {"signature_name": signature, "instances": np.asarray(images).tolist()}
+    request = urllib.request.Request(
+        f"{url}/v1/models/{name}:predict", data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        predictions = json.loads(response.read())["predictions"]
+    return np.array([p["class_ids"] for p in predictions]).reshape(-1)
 
 
 class GrpcServer:

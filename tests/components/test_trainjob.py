@@ -208,15 +208,21 @@ def _client(lines):
 
 
 # A pod's program: prints the TF_CONFIG it derives from its environment, then exits with
-# the code given for its index and attempt (marker files count the attempts).
+# the code given for its index and attempt (marker files count the attempts); `waits`
+# holds an index back until another index has started that many attempts.
 _PROGRAM = """
-import json, os, sys
+import json, os, sys, time
 from trainer.runtime import jobset_cluster
 print(json.dumps(jobset_cluster.tf_config(os.environ)), flush=True)
 index = os.environ["JOB_COMPLETION_INDEX"]
-marker = os.path.join({workdir!r}, "attempt-" + index)
-attempt = len(open(marker).read()) if os.path.exists(marker) else 0
-open(marker, "a").write("x")
+def attempts(i):
+    path = os.path.join({workdir!r}, "attempt-" + i)
+    return len(open(path).read()) if os.path.exists(path) else 0
+attempt = attempts(index)
+open(os.path.join({workdir!r}, "attempt-" + index), "a").write("x")
+other, started = {waits!r}.get(index, (index, 0))
+while attempts(other) < started:
+    time.sleep(0.05)
 codes = {codes!r}.get(index, [0])
 code = codes[min(attempt, len(codes) - 1)]
 if code is None:  # runs until the job ends it
@@ -226,8 +232,9 @@ sys.exit(code)
 """
 
 
-def _run(api, tmp_path, codes, lines, name="trainer-x-1a2b3c4d"):
-    command = ["python", "-c", _PROGRAM.format(workdir=str(tmp_path), codes=codes)]
+def _run(api, tmp_path, codes, lines, name="trainer-x-1a2b3c4d", waits=None):
+    command = ["python", "-c", _PROGRAM.format(workdir=str(tmp_path), codes=codes,
+                                               waits=waits or {})]
     body = trainjob.build_trainjob(name, NS, _settings(cpu=None, memory_gb=None), command)
     return _client(lines).run(body, timeout_seconds=120, poll_seconds=0.05)
 
@@ -235,8 +242,11 @@ def _run(api, tmp_path, codes, lines, name="trainer-x-1a2b3c4d"):
 def test_pods_derive_tf_config_from_their_jobset_env_and_a_retryable_exit_restarts(
         api, tmp_path):
     lines = []
-    # Worker 1's first attempt exits as after losing a peer; its second succeeds.
-    job = _run(api, tmp_path, {"1": [tfjob_worker.RETRYABLE_EXIT, 0]}, lines)
+    # Worker 1's first attempt exits as after losing a peer; its second succeeds. Worker 0
+    # ends only once worker 1's second attempt started: the Job succeeds with worker 0
+    # (its successPolicy), which would otherwise stop worker 1 before its first exit.
+    job = _run(api, tmp_path, {"1": [tfjob_worker.RETRYABLE_EXIT, 0]}, lines,
+               waits={"0": ("1", 2)})
     k8s_standin.validate_trainjob(job, with_status=True)  # Trainer's status, per its CRD
     complete = [c for c in job["status"]["conditions"] if c["type"] == "Complete"]
     assert complete and complete[0]["reason"] == "AllJobsCompleted"

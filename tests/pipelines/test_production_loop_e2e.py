@@ -41,7 +41,7 @@ from tests.mnist_fixtures import synthetic_digits, write_mnist
 from tests.paths import REPO as REPO_ROOT
 from tests.report_fixtures import PIPELINE, classics
 from tests.s3_standin import s3_server
-from tests.serving_standins import RestServer, latest_version_dir
+from tests.serving_standins import RestServer, latest_version_dir, predict_class_ids
 
 pytestmark = pytest.mark.e2e
 
@@ -84,15 +84,9 @@ def _served_by_the_mirror(s3, mirror: str, probe) -> dict:
         with urllib.request.urlopen(f"{server.url}/v1/models/{NAME}/metadata",
                                     timeout=60) as response:
             version = int(json.loads(response.read())["model_spec"]["version"])
-        body = {"signature_name": "serving_images", "instances": probe[0].tolist()}
-        request = urllib.request.Request(
-            f"{server.url}/v1/models/{NAME}:predict", data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=60) as response:
-            predictions = json.loads(response.read())["predictions"]
+        class_ids = predict_class_ids(server.url, NAME, probe[0])
     finally:
         server.close()
-    class_ids = np.array([p["class_ids"] for p in predictions]).reshape(-1)
     changes = [line for line in sync.stdout.splitlines()
                if line.startswith(("synced ", "removed ", "waiting for "))]
     return {"sync": changes, "version": version,

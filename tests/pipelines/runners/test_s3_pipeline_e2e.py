@@ -6,19 +6,16 @@ with the run's own code). Then the serving hand-off: trainer/serving/model_sync.
 the pushed versions into a local folder, which the TF Serving stand-in serves. Bad input
 on s3:// fails with one message naming the file, and a missing bucket is refused before
 anything runs."""
-import json
 import os
 import re
 import subprocess
 import sys
-import urllib.request
 
-import numpy as np
 import pytest
 
 from tests.mnist_fixtures import synthetic_digits, write_mnist
 from tests.s3_standin import s3_server
-from tests.serving_standins import RestServer
+from tests.serving_standins import RestServer, predict_class_ids
 
 pytestmark = pytest.mark.e2e
 
@@ -114,16 +111,9 @@ def test_pushed_version_reaches_a_tf_serving_folder(s3, two_runs, tmp_path):
     assert sorted(os.listdir(dest / "mnist_softmax")) == [str(v) for v in _versions(s3)]
     server = RestServer({"mnist_softmax": str(dest / "mnist_softmax" / str(latest))})
     try:
-        body = {"signature_name": "serving_images",
-                "instances": s3.test_images[:20].tolist()}
-        request = urllib.request.Request(
-            f"{server.url}/v1/models/mnist_softmax:predict", data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=60) as response:
-            predictions = json.loads(response.read())["predictions"]
+        class_ids = predict_class_ids(server.url, "mnist_softmax", s3.test_images[:20])
     finally:
         server.close()
-    class_ids = np.array([p["class_ids"] for p in predictions]).reshape(-1)
     assert (class_ids == s3.test_labels[:20]).mean() > 0.5
 
 

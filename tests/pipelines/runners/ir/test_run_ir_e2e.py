@@ -21,9 +21,7 @@ import os
 import re
 import subprocess
 import sys
-import urllib.request
 
-import numpy as np
 import pytest
 import yaml
 
@@ -34,7 +32,7 @@ from tests.paths import REPO
 from trainer.contract import STATS_FILE
 from tests.pipelines.runners.ir.cluster_s3 import SECRET, cluster_s3
 from tests.pipelines.runners.ir.on_outputs import run_on_outputs
-from tests.serving_standins import RestServer
+from tests.serving_standins import RestServer, predict_class_ids
 
 pytestmark = pytest.mark.e2e
 PIPELINE = "classics-mnist"
@@ -202,14 +200,7 @@ def test_pushed_versions_reach_a_tf_serving_folder_and_answer(s3, first):
     server = RestServer(served)
     try:
         for name in served:
-            body = {"signature_name": "serving_images",
-                    "instances": s3.test_images[:20].tolist()}
-            request = urllib.request.Request(
-                f"{server.url}/v1/models/{name}:predict", data=json.dumps(body).encode(),
-                headers={"Content-Type": "application/json"})
-            with urllib.request.urlopen(request, timeout=60) as response:
-                predictions = json.loads(response.read())["predictions"]
-            class_ids = np.array([p["class_ids"] for p in predictions]).reshape(-1)
+            class_ids = predict_class_ids(server.url, name, s3.test_images[:20])
             assert (class_ids == s3.test_labels[:20]).mean() > 0.5, name
     finally:
         server.close()
