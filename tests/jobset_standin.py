@@ -23,8 +23,9 @@ tests/k8s_standin.py plays for a TrainJob, each following the upstream code it n
 Pods reach each other through the stand-in's network: every pod DNS name
 (`<jobset>-<replicatedJob>-<jobIdx>-<podIdx>.<subdomain>:<containerPort>`) is given a
 port of its own on 127.0.0.1, and every pod gets the map in
-trainer/runtime/jobset_cluster.py's ADDRESS_MAP_ENV, the one variable a cluster would not
-set (its DNS resolves those names and every pod has an IP of its own).
+trainer/runtime/jobset_cluster.py's ADDRESS_MAP_ENV; with TMPDIR (k8s_standin.pod_tmp, the
+container's own /tmp) the two variables a cluster would not set (its DNS resolves those
+names, every pod has an IP and a filesystem of its own).
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ import subprocess
 import sys
 from typing import Any, Callable, Dict, List, Optional
 
+from tests.k8s_standin import pod_tmp
 from trainer.runtime import jobset_cluster
 
 ANCESTOR_LABEL = "trainer.kubeflow.org/trainjob-ancestor-step"
@@ -288,6 +290,7 @@ class JobSetRun:
                if k.startswith("jobset.sigs.k8s.io/") or k == COMPLETION_INDEX}}))
         env["JOB_COMPLETION_INDEX"] = str(index)  # the Job controller, Indexed mode
         env[jobset_cluster.ADDRESS_MAP_ENV] = json.dumps(self.addresses)  # the network
+        env["TMPDIR"] = pod_tmp(self.workdir, name)
         command = list(container.get("command") or []) + list(container.get("args") or [])
         if command and command[0] == "python":
             command[0] = sys.executable

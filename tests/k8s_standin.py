@@ -20,9 +20,9 @@ Two ways a job progresses:
   - a TFJob like the Training Operator runs it: every worker replica is started, here as
     a local process running the container's command and args (`python` is this
     interpreter) with the container's environment (Secret references resolved from
-    `secrets`) and the TF_CONFIG the operator writes (`{"cluster": {"worker": [...]},
+    `secrets`), the TF_CONFIG the operator writes (`{"cluster": {"worker": [...]},
     "task": {"type": "worker", "index": i}, "environment": "cloud"}`, addresses on
-    127.0.0.1); the job succeeds when worker 0 exits 0 and fails when a worker exits with
+    127.0.0.1) and a TMPDIR of its own (`pod_tmp`: the container's own /tmp); the job succeeds when worker 0 exits 0 and fails when a worker exits with
     1-127 (restartPolicy ExitCode).
   - a TrainJob like Trainer, JobSet and the Job controller run it (tests/jobset_standin.py):
     expanded with its TrainingRuntime (`runtimes`) into a JobSet, validated against
@@ -161,6 +161,14 @@ def status(*kinds: str, active: int = 0, succeeded: int = 0, failed: int = 0,
         "active": active, "succeeded": succeeded, "failed": failed}}}
 
 
+def pod_tmp(workdir: str, pod: str) -> str:
+    """A pod's own /tmp (a container's filesystem), as TMPDIR: pods on this machine would
+    otherwise share, and leave files in, the machine's /tmp."""
+    path = os.path.join(workdir, f"{pod}.tmp")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
 class _Replica:
     def __init__(self, proc: subprocess.Popen, log_path: str, pod: str):
         self.proc, self.log_path, self.pod = proc, log_path, pod
@@ -265,6 +273,7 @@ class StandIn:
             if command[0] == "python":
                 command[0] = sys.executable
             pod = f"{job['metadata']['name']}-worker-{index}"
+            env["TMPDIR"] = pod_tmp(self.workdir, pod)
             log_path = os.path.join(self.workdir, f"{pod}.log")
             with open(log_path, "wb") as log:
                 proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log,
