@@ -10,7 +10,8 @@ pod would, where `classics run` runs every component in one process. Prints each
 wall time (compile included on the IR side, and shown apart) and the ratio; each side
 must push its models, else exit 1. Then what every task pays before its executor runs:
 the container entrypoint started with `--help` (TensorFlow, TFX and the executor
-entrypoint imported, flags parsed), CPU seconds, the mean of three starts.
+entrypoint imported, flags parsed), CPU seconds, the mean of three starts, and the CPU
+of run-ir's tasks (its summary) with the share those starts make of it.
 
     .venv/bin/python bench/ir_bench.py [--models softmax] [--epochs 2] [--keep DIR]
 """
@@ -19,12 +20,14 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import re
 import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from typing import Tuple
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -32,8 +35,9 @@ sys.path.insert(0, REPO)
 PIPELINE = "classics-mnist"
 
 
-def classics(*args: str) -> float:
-    """Runs `classics ARGS` in a new process; its wall time in seconds (exits on failure)."""
+def classics(*args: str) -> Tuple[float, str]:
+    """Runs `classics ARGS` in a new process; its wall time in seconds and its output
+    (exits on failure)."""
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPO,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -42,7 +46,16 @@ def classics(*args: str) -> float:
     if proc.returncode != 0:
         sys.exit(f"classics {' '.join(args[:2])} failed (exit {proc.returncode}):\n"
                  f"{proc.stdout[-3000:]}")
-    return took
+    return took, proc.stdout
+
+
+def task_cpu(run_ir_output: str) -> Tuple[int, float]:
+    """The number of tasks and their CPU seconds, from run-ir's summary."""
+    tasks = re.search(r": (\d+) task\(s\), every one exited 0", run_ir_output)
+    cpu = re.search(r"^  (\d+\.\d) s of CPU in the tasks' processes", run_ir_output, re.M)
+    if not (tasks and cpu):
+        sys.exit(f"no task count or CPU total in run-ir's summary:\n{run_ir_output[-3000:]}")
+    return int(tasks.group(1)), float(cpu.group(1))
 
 
 def task_start_cpu(starts: int = 3) -> float:
@@ -82,17 +95,17 @@ def main(argv=None) -> int:
         common = ["--models", ",".join(models), "--epochs", str(args.epochs)]
 
         local_ws = os.path.join(base, "local")
-        local_s = classics("run", "mnist", *common, "--data", data, "--workspace", local_ws,
+        local_s, _ = classics("run", "mnist", *common, "--data", data, "--workspace", local_ws,
                            "--beam-mode", "in_memory")
         local_ok = pushed(os.path.join(local_ws, "serving"), models)
 
         ir_base = os.path.join(base, "ir")
-        compile_s = classics("compile", "mnist", *common, "--gpus", "0", "--local-folders",
+        compile_s, _ = classics("compile", "mnist", *common, "--gpus", "0", "--local-folders",
                              "--data", data, "--output-dir", os.path.join(ir_base, "kfp"),
                              "--pipeline-root", os.path.join(ir_base, "root"),
                              "--serving-root", os.path.join(ir_base, "serving"),
                              *[f"--beam-arg={a}" for a in IN_MEMORY_BEAM_ARGS])
-        run_ir_s = classics("run-ir", os.path.join(ir_base, "kfp", f"{PIPELINE}.yaml"),
+        run_ir_s, run_ir_out = classics("run-ir", os.path.join(ir_base, "kfp", f"{PIPELINE}.yaml"),
                             "--pipeline-root", os.path.join(ir_base, "root"))
         ir_ok = pushed(os.path.join(ir_base, "serving"), models)
 
@@ -104,7 +117,11 @@ def main(argv=None) -> int:
         print(f"  classics compile + run-ir    {compile_s + run_ir_s:7.1f} s   pushed: {ir_ok}"
               f"   (compile {compile_s:.1f} s, run-ir {run_ir_s:.1f} s)")
         print(f"  run-ir / run                 {run_ir_s / local_s:7.2f}x")
-        print(f"  a task's start (entrypoint --help) {task_start_cpu():5.1f} s of CPU")
+        start_cpu = task_start_cpu()
+        tasks, cpu = task_cpu(run_ir_out)
+        print(f"  a task's start (entrypoint --help) {start_cpu:5.1f} s of CPU")
+        print(f"  run-ir's {tasks} tasks            {cpu:7.1f} s of CPU, of which their starts "
+              f"~{tasks * start_cpu:.0f} s ({tasks * start_cpu / cpu:.0%})")
         return 0 if local_ok and ir_ok else 1
     finally:
         if not args.keep:

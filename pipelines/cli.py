@@ -276,8 +276,8 @@ def _cmd_run_ir(args) -> int:
                                kubeconfig=args.kubeconfig)
     except ir_run.IRRunError as e:
         for done in e.results:
-            print(f"  {done.name}: exit {done.exit_code} in {done.seconds:.1f} s",
-                  file=sys.stderr)
+            print(f"  {done.name}: exit {done.exit_code} in {done.seconds:.1f} s "
+                  f"({done.cpu_seconds:.1f} s of CPU)", file=sys.stderr)
         for other in e.others:
             print(f"also failed: {other}", file=sys.stderr)
         if e.not_run:

@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 import uuid
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import yaml
 
@@ -69,6 +69,10 @@ class TaskResult:
     log_path: Optional[str] = None
     executor_input: Optional[driver.ExecutorInput] = None
     started: float = 0.0  # seconds after the run started
+    # CPU (user + system) of the task's process and the descendants it waited for: what
+    # a pod would be billed, and where a task's time went (its start-up is most of it
+    # for the short ones).
+    cpu_seconds: float = 0.0
 
 
 @dataclasses.dataclass
@@ -244,13 +248,12 @@ class _Run:
         os.makedirs(pod_tmp, exist_ok=True)
         try:
             with open(log_path, "wb") as log:
-                code = subprocess.run(argv, env=dict(env, TMPDIR=pod_tmp), cwd=PROJECT_DIR,
-                                      stdin=subprocess.DEVNULL, stdout=log,
-                                      stderr=subprocess.STDOUT, check=False).returncode
+                code, cpu = run_process(argv, env=dict(env, TMPDIR=pod_tmp), cwd=PROJECT_DIR,
+                                        stdout=log)
         finally:
             shutil.rmtree(pod_tmp, ignore_errors=True)
         result = TaskResult(task.name, code, time.monotonic() - start, log_path,
-                            executor_input, started=start - self.started)
+                            executor_input, started=start - self.started, cpu_seconds=cpu)
         if code != 0:
             if self.bucket is not None:  # executeV2 still uploads the log; errors ignored
                 try:
@@ -288,6 +291,22 @@ class _Run:
             return driver.local_path_for_uri(logs.artifacts[0].uri, staging)
         return os.path.join(os.path.dirname(executor_input.outputs.output_file),
                             "executor.log")
+
+
+def run_process(argv: List[str], env: Dict[str, str], cwd: str, stdout) -> Tuple[int, float]:
+    """Runs `argv` to its end (stdin empty, stderr into `stdout`); its exit code (negative:
+    the signal that ended it) and its CPU seconds, user + system, its waited-for
+    descendants included (wait4's rusage; subprocess.run keeps none)."""
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=stdout,
+                            stderr=subprocess.STDOUT)
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped: Popen must not wait
+    return proc.returncode, usage.ru_utime + usage.ru_stime
 
 
 def _run_task_safely(state: _Run, task: ir_dag.Task, echo: Callable[[str], None]
@@ -336,7 +355,9 @@ def schedule(ir: ir_dag.IR, order: List[str], state: _Run, parallelism: int,
                 except IRRunError as e:
                     failures.append(e)
                     continue
-                echo(f"  {name}: exit 0 in {finished[name].seconds:.1f} s")
+                done_task = finished[name]
+                echo(f"  {name}: exit 0 in {done_task.seconds:.1f} s "
+                     f"({done_task.cpu_seconds:.1f} s of CPU)")
     results = [finished[name] for name in order if name in finished]
     if failures:
         first = failures[0]
@@ -446,9 +467,12 @@ def format_summary(result: RunResult) -> str:
     width = max(len(t.name) for t in result.tasks) if result.tasks else 4
     lines = [f"IR run {result.run_id} of {result.pipeline_name}: {len(result.tasks)} "
              f"task(s), every one exited 0",
-             f"  {'task'.ljust(width)}  exit   start  seconds"]
+             f"  {'task'.ljust(width)}  exit   start  seconds  cpu s"]
     for t in result.tasks:
         lines.append(f"  {t.name.ljust(width)}  {t.exit_code:>4}  {t.started:6.1f}  "
-                     f"{t.seconds:7.1f}")
+                     f"{t.seconds:7.1f}  {t.cpu_seconds:5.1f}")
+    cpu = sum(t.cpu_seconds for t in result.tasks)
+    lines.append(f"  {cpu:.1f} s of CPU in the tasks' processes, "
+                 f"{cpu / max(len(result.tasks), 1):.1f} s per task")
     lines.append(f"  outputs under {result.run_root}")
     return "\n".join(lines)

@@ -94,6 +94,22 @@ def test_the_tasks_own_commands_run_in_order_with_the_pods_environment(tiny_ir, 
     assert re.search(r"consume\s+0", summary)
 
 
+def test_each_tasks_cpu_counts_its_child_processes_and_not_its_waiting(tmp_path, capsys):
+    ir_path = tiny_pipeline.compile_to(str(tmp_path), tiny_pipeline.busy_and_idle)
+    assert cli.main(["run-ir", ir_path, "--pipeline-root", str(tmp_path / "root")]) == 0
+    out = capsys.readouterr().out
+    rows = {m.group(1): (float(m.group(2)), float(m.group(3))) for m in re.finditer(
+        r"^  (burn|step)\s+0\s+\d+\.\d\s+(\d+\.\d)\s+(\d+\.\d)$", out, re.M)}
+    burn_seconds, burn_cpu = rows["burn"]
+    step_seconds, step_cpu = rows["step"]
+    assert burn_cpu >= 0.8  # the spinning grandchild's CPU is the task's
+    assert step_seconds >= 1.0 and step_cpu < 0.5  # asleep: wall time, hardly any CPU
+    total = re.search(r"^  (\d+\.\d) s of CPU in the tasks' processes, (\d+\.\d) s per task",
+                      out, re.M)
+    assert total and abs(float(total.group(1)) - burn_cpu - step_cpu) <= 0.11
+    assert burn_seconds >= 0.8
+
+
 def test_a_secret_key_from_the_environment_and_a_missing_one(tiny_ir, tmp_path):
     ir_path = _with_secret(tiny_ir, tmp_path / "tiny-secret.yaml")
     result = ir_run.run_ir(ir_path, pipeline_root=str(tmp_path / "root"),

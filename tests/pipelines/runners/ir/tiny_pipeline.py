@@ -55,6 +55,19 @@ def join(left: str, right: str, span: dsl.OutputPath(str)):
                              args=["0", "0", span])
 
 
+# Starts a child process that spins for `seconds` of CPU, then writes "done" to `span`.
+BURN = ("import subprocess, sys; seconds, span = sys.argv[1:3]; "
+        "spin = 'import time\\nend = time.process_time() + ' + seconds + "
+        "'\\nwhile time.process_time() < end: pass'; "
+        "subprocess.run([sys.executable, '-c', spin], check=True); open(span, 'w').write('done')")
+
+
+@dsl.container_component
+def burn(seconds: float, span: dsl.OutputPath(str)):
+    return dsl.ContainerSpec(image="python:3.10", command=["python", "-c", BURN],
+                             args=[seconds, span])
+
+
 @dsl.component(base_image="python:3.10")
 def add(a: int, b: int) -> int:
     return a + b
@@ -88,6 +101,13 @@ def diamond(seconds_a: float = 1.5, seconds_b: float = 1.5, fail_a: int = 0,
     a = step(seconds=seconds_a, fail=fail_a)
     b = step(seconds=seconds_b, fail=fail_b)
     join(left=a.outputs["span"], right=b.outputs["span"])
+
+
+@dsl.pipeline(name="busy-and-idle")
+def busy_and_idle(burn_seconds: float = 0.8, sleep_seconds: float = 1.0):
+    """One task that spends CPU (in a child process), one that only waits."""
+    burn(seconds=burn_seconds)
+    step(seconds=sleep_seconds, fail=0)
 
 
 def compile_to(folder: str, pipeline=tiny) -> str:
