@@ -9,7 +9,7 @@ import pytest
 import trainer  # noqa: F401  (sets the TensorFlow environment before any test imports TF)
 from tests.report_fixtures import demo_runs  # noqa: F401  (one session-wide pair of CLI runs)
 
-pytest_plugins = ["tests.xdist_groups"]
+pytest_plugins = ["tests.xdist_groups", "tests.suite_time"]
 
 
 @pytest.fixture(scope="session", autouse=True)
